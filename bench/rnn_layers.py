@@ -1,0 +1,346 @@
+"""Speed benchmark: zoo.layers recurrent layers vs keras.layers vs torch.nn, on CPU.
+
+For each layer kind (LSTM, GRU, SimpleRNN) and shape (batch, steps, features, units)
+it times, in one process, a train step (forward + backward + SGD update, loss =
+mean(h_T ** 2)) and a forward pass of three implementations:
+
+  ours   zoo.layers.LSTM / GRU / SimpleRNN (weights copied from the keras peer)
+  keras  keras.layers.LSTM / GRU / SimpleRNN, best of jit_compile=False / True
+  torch  torch.nn.LSTM / GRU / RNN(nonlinearity="tanh"), batch_first, float32
+
+and compares them with a GEMM-bound limit: the time the step's matmuls alone take
+when run by TF's tf.matmul, measured in the same run.
+
+Run (from the repository root, after `pip install -e ".[bench]"`):
+
+    .venv/bin/python bench/rnn_layers.py
+    .venv/bin/python bench/rnn_layers.py --layers LSTM,GRU --shapes S,M --repeats 5 \\
+        --threads 2 --ours-jit both --output bench.md
+
+This is a benchmark, not a test: it asserts nothing and prints a markdown report.
+"""
+
+import argparse
+import datetime
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# TF 2.21's C++ start-up and XLA lines ignore TF_CPP_MIN_LOG_LEVEL: send native writes to
+# fd 2 to /dev/null and keep Python's sys.stderr on the real one (TF_CPP_MIN_LOG_LEVEL=0 keeps all).
+if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") != "0":
+    sys.stderr.flush()
+    _real_stderr = os.dup(2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    sys.stderr = os.fdopen(_real_stderr, "w", buffering=1)
+
+import numpy as np
+
+try:
+    import torch
+except ImportError:
+    sys.exit('bench/rnn_layers.py needs torch: install the bench extra, '
+             'pip install -e ".[bench]"  (torch==2.13.0)')
+
+import keras
+import tensorflow as tf
+tf.get_logger().setLevel("ERROR")  # e.g. retracing warnings: each variant is a new tf.function
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's zoo/
+
+# name: (batch B, steps T, input features D, units H)
+SHAPES = {"S": (16, 50, 64, 256), "M": (64, 100, 128, 512), "L": (32, 200, 256, 1024)}
+GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}  # gate blocks G: kernels are (D, G*H)
+LEARNING_RATE = 0.01
+GOAL_VS_KERAS, GOAL_VS_TORCH, GOAL_VS_LIMIT = 0.8, 1.0, 1.3
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--layers", default="LSTM,GRU,SimpleRNN", help="comma list of " + ",".join(GATES))
+    p.add_argument("--shapes", default="S,M,L", help="comma list of " + ",".join(SHAPES))
+    p.add_argument("--repeats", type=int, default=5, help="timed calls (median reported)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (tracing, XLA)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="TF intra/inter-op threads and torch threads (default: all usable cores)")
+    p.add_argument("--ours-jit", choices=["auto", "on", "off", "both"], default="auto",
+                   help="jit_compile of the outer tf.function for ours (auto = off)")
+    p.add_argument("--output", help="also write the markdown report to this file")
+    args = p.parse_args()
+    args.layers = [s.strip() for s in args.layers.split(",") if s.strip()]
+    args.shapes = [s.strip().upper() for s in args.shapes.split(",") if s.strip()]
+    for name in args.layers:
+        if name not in GATES:
+            p.error(f"unknown layer {name!r}; choose from {', '.join(GATES)}")
+    for name in args.shapes:
+        if name not in SHAPES:
+            p.error(f"unknown shape {name!r}; choose from {', '.join(SHAPES)}")
+    if args.repeats < 1 or args.warmup < 1:
+        p.error("--repeats and --warmup must be >= 1")
+    return args
+
+
+def configure_threads(threads):
+    """Use the same thread count in TF and torch; return it."""
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    else:  # TF's default (0) uses every schedulable core
+        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def median_ms(fn, warmup, repeats):
+    """Median wall time of fn() in ms; fn must block until its result exists."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+# ---------------------------------------------------------------- TF implementations
+def tf_step_functions(layer, jit):
+    """(train_step, forward) tf.functions over a built layer; both return numpy."""
+    optimizer = keras.optimizers.SGD(learning_rate=LEARNING_RATE)
+    optimizer.build(layer.trainable_variables)
+
+    @tf.function(jit_compile=jit)
+    def train_step(x):  # x: (B, T, D)
+        with tf.GradientTape() as tape:
+            h_last = layer(x)  # (B, H): return_sequences=False
+            loss = tf.reduce_mean(tf.square(h_last))
+        grads = tape.gradient(loss, layer.trainable_variables)
+        optimizer.apply(grads, layer.trainable_variables)
+        return loss
+
+    @tf.function(jit_compile=jit)
+    def forward(x):
+        return layer(x)
+
+    return (lambda x: train_step(x).numpy()), (lambda x: forward(x).numpy())
+
+
+def time_tf_layer(layer, x, jit_options, args):
+    """Time train step and forward for each jit option; return {jit: (train_ms, fwd_ms)}."""
+    times = {}
+    for jit in jit_options:
+        train_step, forward = tf_step_functions(layer, jit)
+        fwd_ms = median_ms(lambda: forward(x), args.warmup, args.repeats)
+        train_ms = median_ms(lambda: train_step(x), args.warmup, args.repeats)
+        times[jit] = (train_ms, fwd_ms)
+    return times
+
+
+# ---------------------------------------------------------------- torch implementation
+def time_torch_layer(kind, x_np, units, args):
+    """Time torch.nn's peer of `kind`; return (train_ms, fwd_ms)."""
+    torch.manual_seed(0)
+    features = x_np.shape[-1]
+    if kind == "SimpleRNN":
+        rnn = torch.nn.RNN(features, units, nonlinearity="tanh", batch_first=True)
+    else:
+        rnn = getattr(torch.nn, kind)(features, units, batch_first=True)
+    optimizer = torch.optim.SGD(rnn.parameters(), lr=LEARNING_RATE)
+    x = torch.from_numpy(x_np)  # (B, T, D)
+
+    def last_hidden():
+        _, state = rnn(x)  # state: h_n (1, B, H), or (h_n, c_n) for LSTM
+        h_n = state[0] if kind == "LSTM" else state
+        return h_n[-1]  # (B, H)
+
+    def train_step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = last_hidden().square().mean()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def forward():
+        with torch.no_grad():
+            return last_hidden()
+
+    fwd_ms = median_ms(forward, args.warmup, args.repeats)
+    train_ms = median_ms(train_step, args.warmup, args.repeats)
+    return train_ms, fwd_ms
+
+
+# ---------------------------------------------------------------- GEMM-bound limit
+_matmul_ms_cache = {}
+
+
+@tf.function(jit_compile=False)
+def _matmul_loop(a, b, n):
+    """n dependent (m, k) x (k, n) matmuls in one graph loop: no per-call overhead."""
+    acc = tf.zeros([], a.dtype)
+    for _ in tf.range(n):
+        y = tf.matmul(a, b)
+        acc += y[0, 0]
+        a = a + 1e-30 * acc  # makes the next matmul depend on this one
+    return acc
+
+
+def matmul_ms(m, k, n, args):
+    """Median ms of one (m, k) x (k, n) tf.matmul, run in a jit-free tf.function loop."""
+    if (m, k, n) not in _matmul_ms_cache:
+        rng = np.random.default_rng(1)
+        a = tf.constant(rng.standard_normal((m, k), dtype=np.float32))
+        b = tf.constant(rng.standard_normal((k, n), dtype=np.float32))
+        once = median_ms(lambda: _matmul_loop(a, b, tf.constant(1)).numpy(), args.warmup, 1)
+        count = max(1, min(200, int(20.0 / max(once, 1e-3))))  # ~20 ms per timed sample
+        loop_ms = median_ms(lambda: _matmul_loop(a, b, tf.constant(count)).numpy(), 1, args.repeats)
+        _matmul_ms_cache[(m, k, n)] = loop_ms / count
+    return _matmul_ms_cache[(m, k, n)]
+
+
+def gemm_limits(kind, shape, args):
+    """Return (train_limit_ms, fwd_limit_ms, recurrent_ms, recurrent_gflops)."""
+    B, T, D, H = shape
+    G = GATES[kind]
+    projection = matmul_ms(B * T, D, G * H, args)  # x @ kernel:              (B*T, D) x (D, G*H)
+    recurrent = matmul_ms(B, H, G * H, args)       # h @ recurrent_kernel:     (B, H) x (H, G*H), T times
+    dh = matmul_ms(B, G * H, H, args)              # dgates @ rec_kernel^T:    (B, G*H) x (G*H, H), T times
+    d_rec_kernel = matmul_ms(H, B * T, G * H, args)  # h^T @ dgates:           (H, B*T) x (B*T, G*H)
+    d_kernel = matmul_ms(D, B * T, G * H, args)      # x^T @ dgates:           (D, B*T) x (B*T, G*H)
+    fwd = projection + T * recurrent
+    train = fwd + T * dh + d_rec_kernel + d_kernel
+    gflops = 2.0 * B * H * G * H / (recurrent * 1e6)
+    return train, fwd, recurrent, gflops
+
+
+# ---------------------------------------------------------------- one layer kind x shape
+def bench_case(zoo_layers, kind, shape_name, args, ours_variants, notes):
+    """Return a list of (impl, train_ms, fwd_ms) rows and the limits for one case."""
+    B, T, D, H = SHAPES[shape_name]
+    x_np = np.random.default_rng(0).standard_normal((B, T, D), dtype=np.float32)
+    x = tf.constant(x_np)
+    keras.utils.set_random_seed(0)
+
+    keras_layer = getattr(keras.layers, kind)(H)
+    ours_layer = getattr(zoo_layers, kind)(H)
+    keras_out = keras_layer(x).numpy()  # builds the layer
+    ours_layer(x)
+    ours_layer.set_weights(keras_layer.get_weights())
+    diff = float(np.max(np.abs(ours_layer(x).numpy() - keras_out)))
+    notes.append(f"{kind} {shape_name}: ours vs keras forward max |diff| = {diff:.2e}"
+                 + ("  ** MISMATCH **" if diff > 1e-4 else ""))
+
+    rows = []
+    keras_times = time_tf_layer(keras_layer, x, [False, True], args)
+    train_jit = min(keras_times, key=lambda j: keras_times[j][0])
+    fwd_jit = min(keras_times, key=lambda j: keras_times[j][1])
+    rows.append(("keras", keras_times[train_jit][0], keras_times[fwd_jit][1]))
+    notes.append(f"{kind} {shape_name}: keras train no-xla {keras_times[False][0]:.2f} / "
+                 f"xla {keras_times[True][0]:.2f} ms -> {'xla' if train_jit else 'no-xla'}; "
+                 f"fwd no-xla {keras_times[False][1]:.2f} / xla {keras_times[True][1]:.2f} ms "
+                 f"-> {'xla' if fwd_jit else 'no-xla'}")
+
+    ours_times = time_tf_layer(ours_layer, x, [jit for _, jit in ours_variants], args)
+    for label, jit in ours_variants:
+        rows.append((label, *ours_times[jit]))
+
+    rows.append(("torch", *time_torch_layer(kind, x_np, H, args)))
+    return rows, gemm_limits(kind, SHAPES[shape_name], args)
+
+
+# ---------------------------------------------------------------- report
+def ratio(a, b):
+    return f"{a / b:.2f}x"
+
+
+def header_lines(threads):
+    cpu = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    return [
+        "# rnn-zoo layer benchmark",
+        "",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- tensorflow {tf.__version__}, keras {keras.__version__}, torch {torch.__version__}",
+        f"- CPU: {cpu} ({os.cpu_count()} logical cores), threads: {threads}",
+        f"- command: `{shlex.join(getattr(sys, 'orig_argv', [sys.executable, *sys.argv]))}`",
+        "",
+    ]
+
+
+def table_lines(results):
+    lines = ["| layer | shape | impl | train ms | fwd ms | train vs keras | train vs torch "
+             "| fwd vs keras | fwd vs torch | train / limit | fwd / limit |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (kind, shape_name), (rows, (train_lim, fwd_lim, _, _)) in results.items():
+        peers = {impl: (tr, fw) for impl, tr, fw in rows}
+        shape = f"{shape_name} {SHAPES[shape_name]}".replace(" ", "")
+        for impl, train_ms, fwd_ms in rows:
+            lines.append(
+                f"| {kind} | {shape} | {impl} | {train_ms:.2f} | {fwd_ms:.2f} "
+                f"| {ratio(train_ms, peers['keras'][0])} | {ratio(train_ms, peers['torch'][0])} "
+                f"| {ratio(fwd_ms, peers['keras'][1])} | {ratio(fwd_ms, peers['torch'][1])} "
+                f"| {ratio(train_ms, train_lim)} | {ratio(fwd_ms, fwd_lim)} |")
+    return lines
+
+
+def limit_lines(results):
+    lines = ["", "GEMM-bound limits (TF matmuls alone, timed in a jit-free tf.function loop, same run):", "",
+             "| layer | shape | train limit ms | fwd limit ms | recurrent matmul | ms | GFLOP/s |",
+             "|---|---|---:|---:|---|---:|---:|"]
+    for (kind, shape_name), (_, (train_lim, fwd_lim, rec_ms, gflops)) in results.items():
+        B, _, _, H = SHAPES[shape_name]
+        lines.append(f"| {kind} | {shape_name} | {train_lim:.2f} | {fwd_lim:.2f} "
+                     f"| ({B},{H})x({H},{GATES[kind] * H}) | {rec_ms:.3f} | {gflops:.1f} |")
+    return lines
+
+
+def goal_lines(results):
+    lines = ["", "## goals (ours train step)", ""]
+    for (kind, shape_name), (rows, (train_lim, _, _, _)) in results.items():
+        if kind not in ("LSTM", "GRU"):
+            continue
+        peers = {impl: tr for impl, tr, _ in rows}
+        for impl, train_ms, _ in rows:
+            if not impl.startswith("ours"):
+                continue
+            checks = [("vs keras", train_ms / peers["keras"], GOAL_VS_KERAS),
+                      ("vs torch", train_ms / peers["torch"], GOAL_VS_TORCH)]
+            if shape_name in ("M", "L"):
+                checks.append(("vs limit", train_ms / train_lim, GOAL_VS_LIMIT))
+            verdicts = "; ".join(f"{name} {value:.2f}x <= {goal} "
+                                 f"{'PASS' if value <= goal else 'FAIL'}"
+                                 for name, value, goal in checks)
+            lines.append(f"- {kind} {shape_name} {impl}: {verdicts}")
+    return lines if len(lines) > 3 else lines + ["- (goals are for LSTM and GRU only)"]
+
+
+def main():
+    args = parse_args()
+    threads = configure_threads(args.threads)
+    import zoo.layers  # after the thread settings: TF's runtime must not have started yet
+
+    ours_variants = {"auto": [("ours", False)], "off": [("ours", False)],
+                     "on": [("ours+xla", True)],
+                     "both": [("ours", False), ("ours+xla", True)]}[args.ours_jit]
+
+    results, notes = {}, []
+    for kind in args.layers:
+        for shape_name in args.shapes:
+            print(f"... {kind} {shape_name} {SHAPES[shape_name]}", file=sys.stderr, flush=True)
+            results[(kind, shape_name)] = bench_case(zoo.layers, kind, shape_name, args,
+                                                     ours_variants, notes)
+
+    report = (header_lines(threads) + table_lines(results) + limit_lines(results)
+              + ["", "notes:", ""] + [f"- {n}" for n in notes] + goal_lines(results))
+    text = "\n".join(report) + "\n"
+    print(text, end="")
+    if args.output:
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,24 @@
+"""Recurrent layers: cells, the sequence loop, stacks, bidirectional wrappers, pooling."""
+
+from zoo.layers.bidirectional import Bidirectional
+from zoo.layers.gru import GRU, GRUCell
+from zoo.layers.lstm import LSTM, LSTMCell
+from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.rnn import RNN
+from zoo.layers.sequence_pooling import SequencePooling
+from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
+from zoo.layers.stacked import Stacked
+
+__all__ = [
+    "RecurrentCell",
+    "SimpleRNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "RNN",
+    "SimpleRNN",
+    "LSTM",
+    "GRU",
+    "Stacked",
+    "Bidirectional",
+    "SequencePooling",
+]

@@ -1,0 +1,86 @@
+"""Gated recurrent unit (Cho et al. 2014)."""
+
+import keras
+import tensorflow as tf
+
+from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.rnn import RNN
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GRUCell(RecurrentCell):
+    """GRU cell. Gates in the kernel's order (as in Keras): update z, reset r, candidate.
+
+        z_t = sigma(W_z x_t + U_z h_{t-1} + b_z)
+        r_t = sigma(W_r x_t + U_r h_{t-1} + b_r)
+        h~_t = tanh(W_h x_t + r_t * (U_h h_{t-1} + b'_h))      reset_after=True (cuDNN, Keras)
+        h~_t = tanh(W_h x_t + U_h (r_t * h_{t-1}) + b_h)       reset_after=False (Cho et al. 2014)
+        h_t = z_t * h_{t-1} + (1 - z_t) * h~_t
+
+    With `reset_after` the recurrent term is one matmul per step and the bias is
+    (2, 3H): row 0 for the inputs, row 1 (b') for the recurrent term. The Cho form
+    needs the reset gate before its second matmul, so its step is two matmuls and
+    it is differentiated by autodiff instead of the fused backward pass.
+
+    Args:
+        recurrent_activation: the gates' squashing function (sigmoid by default).
+        reset_after: apply the reset gate after the recurrent matmul (default, as Keras).
+        Others: see `RecurrentCell`.
+    """
+
+    gate_count = 3
+
+    def __init__(self, units, recurrent_activation="sigmoid", reset_after=True, **kwargs):
+        super().__init__(units, **kwargs)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.reset_after = reset_after
+        self.fused_backward = reset_after
+
+    def bias_shape(self):
+        return (2, self.gate_width) if self.reset_after else (self.gate_width,)
+
+    def input_bias(self):
+        if self.bias is None or not self.reset_after:
+            return self.bias
+        return self.bias[0]
+
+    def recurrent_weights(self):
+        weights = super().recurrent_weights()
+        if self.reset_after and self.use_bias:
+            weights.append(tf.cast(self.bias[1], "float32"))
+        return weights
+
+    def transition(self, zx, zh, states):
+        h_z, h_r, h_h = tf.split(zh, 3, axis=-1)  # 3 x (B, H)
+        return self._update(zx, h_z, h_r, lambda r: r * h_h, states[0])
+
+    def step(self, zx, states, *weights):
+        if self.reset_after:
+            return super().step(zx, states, *weights)
+        h_previous, recurrent_kernel = states[0], weights[0]
+        u_zr, u_h = recurrent_kernel[:, : 2 * self.units], recurrent_kernel[:, 2 * self.units :]
+        h_z, h_r = tf.split(tf.matmul(h_previous, u_zr), 2, axis=-1)  # 2 x (B, H)
+        return self._update(zx, h_z, h_r, lambda r: tf.matmul(r * h_previous, u_h), h_previous)
+
+    def _update(self, zx, h_z, h_r, reset_recurrent_term, h_previous):
+        """The gates and the blend; `reset_recurrent_term(r)` is the candidate's recurrent term."""
+        x_z, x_r, x_h = tf.split(zx, 3, axis=-1)  # 3 x (B, H)
+        z = self.recurrent_activation(x_z + h_z)
+        r = self.recurrent_activation(x_r + h_r)
+        candidate = self.activation(x_h + reset_recurrent_term(r))
+        h = z * h_previous + (1.0 - z) * candidate
+        return h, [h]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class GRU(RNN):
+    """A sequence layer of `GRUCell`; a drop-in for `keras.layers.GRU`."""
+
+    cell_class = GRUCell

@@ -1,0 +1,200 @@
+"""The one sequence loop shared by every recurrent cell.
+
+A cell splits its step into a recurrent projection and a transition:
+
+    z_x(t) = x_t W + b                      hoisted: one matmul for all steps, (T, B, G)
+    z_h(t) = h_{t-1} U (+ b_h)              one matmul per step, (B, G)
+    y_t, s_t = transition(z_x(t), z_h(t), s_{t-1})    elementwise gate math
+
+`run_recurrence` runs the steps in a `tf.while_loop` over time-major tensors.
+
+Backward pass. For cells whose recurrent term is that single matmul (all but the
+Cho-2014 GRU), gradients are hand-written instead of differentiating the loop:
+
+    a reverse loop recomputes each transition's local vector-Jacobian product
+    (the elementwise gate math only, with a GradientTape), and carries
+        dh_{t-1} += dz_h(t) U^T                 one matmul per step
+    after it, the weight gradients are one matmul over all steps:
+        dU = [h_0 .. h_{T-1}]^T [dz_h(1) .. dz_h(T)],   db_h = sum_t dz_h(t)
+
+Autodiff of the loop would instead form dU one (H, B) x (B, G) product per step
+and stack every intermediate of the gate math; the fused pass stores only z_h
+and the states. `tests/test_recurrence.py` checks it against autodiff and
+finite differences.
+
+Masking: where mask[t, b] is False the step carries the state through
+unchanged and its output is zero.
+"""
+
+import tensorflow as tf
+
+
+def masked_transition(cell, zx_t, zh_t, states, mask_t):
+    """One transition; rows whose `mask_t` (B, 1) is False keep their state."""
+    output, new_states = cell.transition(zx_t, zh_t, states)
+    return _apply_mask(mask_t, output, new_states, states)
+
+
+def masked_step(cell, zx_t, states, weights, mask_t):
+    """One whole step (projection and transition) under a mask."""
+    output, new_states = cell.step(zx_t, states, *weights)
+    return _apply_mask(mask_t, output, new_states, states)
+
+
+def _apply_mask(mask_t, output, new_states, states):
+    if mask_t is None:
+        return output, new_states
+    output = tf.where(mask_t, output, tf.zeros_like(output))
+    new_states = [tf.where(mask_t, new, old) for new, old in zip(new_states, states)]
+    return output, new_states
+
+
+def _mask_at(mask, t):
+    return None if mask is None else mask[t]  # (B, 1)
+
+
+def _scan(cell, zx, states, mask, weights, return_sequences, record):
+    """Forward loop. zx (T, B, G); states: list of (B, S_i); mask (T, B, 1) or None.
+
+    With `record`, also returns the history needed by the fused backward pass:
+    z_h(t) as a (T, B, G) tensor and the list of states before each step, (T, B, S_i).
+    """
+    steps = tf.shape(zx)[0]
+
+    def new_array(dtype):
+        return tf.TensorArray(dtype, size=steps)
+
+    arrays = {}  # only what is asked for: a while_loop carries no None
+    if return_sequences:
+        arrays["outputs"] = new_array(zx.dtype)
+    if record:
+        arrays["zh"] = new_array(zx.dtype)
+        arrays["states"] = [new_array(s.dtype) for s in states]
+
+    def body(t, states, arrays):
+        mask_t = _mask_at(mask, t)
+        arrays = dict(arrays)
+        if record:
+            zh_t = cell.recurrent_projection(states[0], *weights)  # (B, G)
+            output, new_states = masked_transition(cell, zx[t], zh_t, states, mask_t)
+            arrays["zh"] = arrays["zh"].write(t, zh_t)
+            arrays["states"] = [h.write(t, s) for h, s in zip(arrays["states"], states)]
+        else:
+            output, new_states = masked_step(cell, zx[t], states, weights, mask_t)
+        if return_sequences:
+            arrays["outputs"] = arrays["outputs"].write(t, output)
+        return t + 1, new_states, arrays
+
+    _, final_states, arrays = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), list(states), arrays),
+        maximum_iterations=steps,
+    )
+    outputs = arrays["outputs"].stack() if return_sequences else None
+    if not record:
+        return outputs, final_states
+    return outputs, final_states, arrays["zh"].stack(), [h.stack() for h in arrays["states"]]
+
+
+def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_outputs, d_final):
+    """Reverse loop of the fused backward pass (see module docstring)."""
+    recurrent_kernel = weights[0]
+    steps = tf.shape(zx)[0]
+    d_zx = tf.TensorArray(zx.dtype, size=steps)
+    d_zh = tf.TensorArray(zx.dtype, size=steps)
+
+    def body(t, d_states, d_zx, d_zh):
+        zx_t, zh_t = zx[t], zh_history[t]
+        previous = [h[t] for h in state_history]
+        with tf.GradientTape() as tape:
+            tape.watch([zx_t, zh_t, *previous])
+            output, new_states = masked_transition(cell, zx_t, zh_t, previous, _mask_at(mask, t))
+        targets, upstream = list(new_states), list(d_states)
+        if d_outputs is not None:
+            targets.append(output)
+            upstream.append(d_outputs[t])
+        grads = tape.gradient(
+            targets,
+            [zx_t, zh_t, *previous],
+            output_gradients=upstream,
+            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+        )
+        d_zx_t, d_zh_t, d_previous = grads[0], grads[1], grads[2:]
+        d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel, transpose_b=True)  # (B, H)
+        return t - 1, d_previous, d_zx.write(t, d_zx_t), d_zh.write(t, d_zh_t)
+
+    _, d_initial, d_zx, d_zh = tf.while_loop(
+        lambda t, *_: t >= 0,
+        body,
+        (steps - 1, list(d_final), d_zx, d_zh),
+        maximum_iterations=steps,
+    )
+    d_zh = d_zh.stack()  # (T, B, G)
+    previous_h = state_history[0]  # (T, B, H)
+    gate_width = tf.shape(d_zh)[-1]
+    d_weights = [
+        tf.matmul(
+            tf.reshape(previous_h, (-1, tf.shape(previous_h)[-1])),
+            tf.reshape(d_zh, (-1, gate_width)),
+            transpose_a=True,
+        )  # (H, G)
+    ]
+    if len(weights) > 1:  # recurrent bias
+        d_weights.append(tf.reduce_sum(d_zh, axis=(0, 1)))  # (G,)
+    return d_zx.stack(), d_initial, d_weights
+
+
+_compiled_scan = tf.function(_scan, jit_compile=True, autograph=False)
+_compiled_backward = tf.function(_fused_backward, jit_compile=True, autograph=False)
+
+
+def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, jit_compile=True):
+    """Runs `cell` over the projected inputs.
+
+    Args:
+        cell: a `RecurrentCell`.
+        zx: (T, B, G) projected inputs, time-major, float32.
+        initial_states: list of (B, S_i) float32 tensors.
+        mask: (T, B, 1) bool or None.
+        weights: the cell's recurrent weights `[U]` or `[U, b_h]`, float32 tensors.
+        return_sequences: whether to return every step's output.
+        jit_compile: run the forward and backward loops as XLA-compiled functions
+            (cells with a fused backward pass only; others run in the caller's graph).
+
+    Returns:
+        (outputs (T, B, H) or None, list of final states (B, S_i)).
+    """
+    if not cell.fused_backward:
+        return _scan(cell, zx, initial_states, mask, weights, return_sequences, record=False)
+
+    forward, backward = (_compiled_scan, _compiled_backward) if jit_compile else (_scan, _fused_backward)
+    num_states = len(initial_states)
+
+    @tf.custom_gradient
+    def recurrence(zx, *flat):
+        # stop_gradient: no tape differentiates `forward`; `grad` below does.
+        zx, flat = tf.stop_gradient(zx), [tf.stop_gradient(x) for x in flat]
+        states, weights = flat[:num_states], flat[num_states:]
+        outputs, final_states, zh_history, state_history = forward(
+            cell, zx, states, mask, weights, return_sequences, True
+        )
+
+        def grad(*upstream):
+            if return_sequences:
+                d_outputs, d_final = upstream[0], upstream[1:]
+            else:
+                d_outputs, d_final = None, upstream
+            d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, final_states)]
+            d_zx, d_initial, d_weights = backward(
+                cell, zx, mask, weights, zh_history, state_history, d_outputs, d_final
+            )
+            return (d_zx, *d_initial, *d_weights)
+
+        results = ([outputs] if return_sequences else []) + list(final_states)
+        return results, grad
+
+    results = recurrence(zx, *initial_states, *weights)
+    if return_sequences:
+        return results[0], list(results[1:])
+    return None, list(results)
