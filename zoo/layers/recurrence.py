@@ -26,6 +26,9 @@ Masking: where mask[t, b] is False the step carries the state through
 unchanged and its output is zero.
 """
 
+import functools
+import weakref
+
 import tensorflow as tf
 
 
@@ -99,7 +102,7 @@ def _scan(cell, zx, states, mask, weights, return_sequences, record):
 
 def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_outputs, d_final):
     """Reverse loop of the fused backward pass (see module docstring)."""
-    recurrent_kernel = weights[0]
+    recurrent_kernel_t = tf.transpose(weights[0])  # (G, H), once rather than every step
     steps = tf.shape(zx)[0]
     d_zx = tf.TensorArray(zx.dtype, size=steps)
     d_zh = tf.TensorArray(zx.dtype, size=steps)
@@ -121,7 +124,7 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
         d_zx_t, d_zh_t, d_previous = grads[0], grads[1], grads[2:]
-        d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel, transpose_b=True)  # (B, H)
+        d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
         return t - 1, d_previous, d_zx.write(t, d_zx_t), d_zh.write(t, d_zh_t)
 
     _, d_initial, d_zx, d_zh = tf.while_loop(
@@ -145,11 +148,26 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
     return d_zx.stack(), d_initial, d_weights
 
 
-_compiled_scan = tf.function(_scan, jit_compile=True, autograph=False)
-_compiled_backward = tf.function(_fused_backward, jit_compile=True, autograph=False)
+_COMPILED = weakref.WeakKeyDictionary()  # cell -> its XLA-compiled (forward, backward) loops
 
 
-def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, jit_compile=True):
+def _compiled_loops(cell):
+    """One pair of XLA-compiled functions per cell, so each retraces only for new shapes."""
+    if cell not in _COMPILED:
+        cell_ref = weakref.ref(cell)  # the cache must not keep the cell alive
+        _COMPILED[cell] = tuple(
+            # a partial (no __code__) also keeps TF's retracing detector per cell
+            tf.function(functools.partial(_call_with_cell, loop, cell_ref), jit_compile=True, autograph=False)
+            for loop in (_scan, _fused_backward)
+        )
+    return _COMPILED[cell]
+
+
+def _call_with_cell(loop, cell_ref, *args):
+    return loop(cell_ref(), *args)
+
+
+def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, jit_compile=True, training=True):
     """Runs `cell` over the projected inputs.
 
     Args:
@@ -160,15 +178,21 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
         weights: the cell's recurrent weights `[U]` or `[U, b_h]`, float32 tensors.
         return_sequences: whether to return every step's output.
         jit_compile: run the forward and backward loops as XLA-compiled functions
-            (cells with a fused backward pass only; others run in the caller's graph).
+            (cells with a fused backward pass; the others run in the caller's graph).
+        training: record the history the backward pass needs while going
+            forward. Otherwise the forward loop records nothing and a gradient,
+            if one is asked for all the same, first reruns it to record.
 
     Returns:
         (outputs (T, B, H) or None, list of final states (B, S_i)).
     """
     if not cell.fused_backward:
-        return _scan(cell, zx, initial_states, mask, weights, return_sequences, record=False)
+        return _scan(cell, zx, initial_states, mask, weights, return_sequences, False)
 
-    forward, backward = (_compiled_scan, _compiled_backward) if jit_compile else (_scan, _fused_backward)
+    if jit_compile:
+        forward, backward = _compiled_loops(cell)
+    else:
+        forward, backward = functools.partial(_scan, cell), functools.partial(_fused_backward, cell)
     num_states = len(initial_states)
 
     @tf.custom_gradient
@@ -176,9 +200,7 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
         # stop_gradient: no tape differentiates `forward`; `grad` below does.
         zx, flat = tf.stop_gradient(zx), [tf.stop_gradient(x) for x in flat]
         states, weights = flat[:num_states], flat[num_states:]
-        outputs, final_states, zh_history, state_history = forward(
-            cell, zx, states, mask, weights, return_sequences, True
-        )
+        outputs, final_states, *history = forward(zx, states, mask, weights, return_sequences, training)
 
         def grad(*upstream):
             if return_sequences:
@@ -186,8 +208,9 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
             else:
                 d_outputs, d_final = None, upstream
             d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, final_states)]
+            zh_history, state_history = history or forward(zx, states, mask, weights, False, True)[2:]
             d_zx, d_initial, d_weights = backward(
-                cell, zx, mask, weights, zh_history, state_history, d_outputs, d_final
+                zx, mask, weights, zh_history, state_history, d_outputs, d_final
             )
             return (d_zx, *d_initial, *d_weights)
 

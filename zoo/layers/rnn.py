@@ -157,7 +157,8 @@ class RNN(keras.layers.Layer):
             mask = None if mask is None else tf.reverse(mask, axis=[0])
 
         outputs, final_states = run_recurrence(
-            self.cell, zx, states, mask, self.cell.recurrent_weights(), self.return_sequences, self.jit_compile
+            self.cell, zx, states, mask, self.cell.recurrent_weights(), self.return_sequences,
+            jit_compile=self.jit_compile, training=bool(training),
         )
         if self.stateful:
             for variable, state in zip(self.states, final_states):

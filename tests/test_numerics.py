@@ -1,0 +1,190 @@
+"""Numerical claims: zoo layers match keras.layers; the fused backward pass matches autodiff
+and finite differences; pinned outputs per cell."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from zoo import layers as zl
+from zoo.layers import recurrence
+
+BATCH, STEPS, FEATURES, UNITS = 3, 6, 5, 4
+
+CELLS = {
+    "SimpleRNN": (zl.SimpleRNN, keras.layers.SimpleRNN, {}),
+    "LSTM": (zl.LSTM, keras.layers.LSTM, {}),
+    "GRU": (zl.GRU, keras.layers.GRU, {}),
+    "GRU-cho": (zl.GRU, keras.layers.GRU, {"reset_after": False}),
+}
+
+MASKS = {
+    "none": None,
+    "right-padded": np.array([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], bool),
+    "arbitrary": np.array([[1, 0, 1, 1, 0, 1], [0, 1, 1, 0, 1, 0], [0] * 6], bool),
+}
+
+
+def random_inputs(seed=0, shape=(BATCH, STEPS, FEATURES)):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def keras_and_zoo(name, *, jit_compile=True, **options):
+    zoo_class, keras_class, cell_options = CELLS[name]
+    # Keras' default carries the last output over masked steps; ours outputs zeros
+    # there, which is Keras' `zero_output_for_mask` (meant for return_sequences).
+    zero_output = options.get("return_sequences", False)
+    reference = keras_class(UNITS, zero_output_for_mask=zero_output, **cell_options, **options)
+    ours = zoo_class(UNITS, jit_compile=jit_compile, **cell_options, **options)
+    reference.build((None, STEPS, FEATURES))
+    ours.build((None, STEPS, FEATURES))
+    # random, not the initializers' values, so every gate and bias matters
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in reference.get_weights()]
+    reference.set_weights(weights)
+    ours.set_weights(weights)
+    return reference, ours
+
+
+def outputs_and_gradients(layer, inputs, mask, training):
+    inputs = tf.constant(inputs)
+    mask = None if mask is None else tf.constant(mask)
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        results = layer(inputs, mask=mask, training=training)
+        results = list(results) if isinstance(results, (list, tuple)) else [results]
+        # every output and state feeds the loss, with different weights
+        loss = sum(tf.reduce_sum(tf.sin(r * (i + 1.0))) for i, r in enumerate(results))
+    grads = tape.gradient(loss, [inputs, *layer.trainable_weights])
+    return [r.numpy() for r in results], [g.numpy() for g in grads]
+
+
+def assert_all_close(actual, expected, rtol=1e-5, atol=1e-6):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("mask_name", list(MASKS))
+@pytest.mark.parametrize("return_sequences", [True, False])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_matches_keras_outputs_states_and_gradients(name, mask_name, return_sequences, go_backwards):
+    reference, ours = keras_and_zoo(
+        name, return_sequences=return_sequences, return_state=True, go_backwards=go_backwards
+    )
+    inputs, mask = random_inputs(), MASKS[mask_name]
+    expected = outputs_and_gradients(reference, inputs, mask, training=True)
+    actual = outputs_and_gradients(ours, inputs, mask, training=True)
+    assert_all_close(actual[0], expected[0])
+    assert_all_close(actual[1], expected[1])
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("jit_compile", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_every_loop_variant_matches_keras(name, jit_compile, training):
+    """XLA or not; history recorded in the forward pass (training) or recomputed for the gradient."""
+    reference, ours = keras_and_zoo(name, jit_compile=jit_compile, return_sequences=True, return_state=True)
+    inputs, mask = random_inputs(2), MASKS["right-padded"]
+    expected = outputs_and_gradients(reference, inputs, mask, training=True)
+    actual = outputs_and_gradients(ours, inputs, mask, training=training)
+    assert_all_close(actual[0], expected[0])
+    assert_all_close(actual[1], expected[1])
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+def test_initial_state_matches_keras(name):
+    reference, ours = keras_and_zoo(name, return_sequences=True, return_state=True)
+    rng = np.random.default_rng(3)
+    states = [rng.normal(size=(BATCH, size)).astype("float32") for size in ours.state_size]
+    inputs = random_inputs(4)
+    expected = reference(inputs, initial_state=states)
+    actual = ours(inputs, initial_state=states)
+    assert_all_close([a.numpy() for a in actual], [e.numpy() for e in expected])
+
+
+# --- the fused backward pass ---------------------------------------------------------
+
+
+def cell_and_loop_inputs(name, dtype, seed=0):
+    zoo_class, _, cell_options = CELLS[name]
+    cell = zoo_class.cell_class(UNITS, **cell_options)
+    cell.build((None, FEATURES))
+    rng = np.random.default_rng(seed)
+    zx = tf.constant(rng.normal(size=(STEPS, BATCH, cell.gate_width)), dtype)
+    states = [tf.constant(rng.normal(scale=0.5, size=(BATCH, s)), dtype) for s in cell.state_size]
+    weights = [tf.constant(rng.normal(scale=0.5, size=w.shape), dtype) for w in cell.recurrent_weights()]
+    return cell, zx, states, weights
+
+
+def loop_loss(cell, zx, states, weights, mask, fused):
+    """A scalar of all outputs and final states, through the fused pass or through autodiff of the loop."""
+    if fused:
+        outputs, final = recurrence.run_recurrence(cell, zx, states, mask, weights, True, jit_compile=False)
+    else:
+        outputs, final = recurrence._scan(cell, zx, states, mask, weights, True, False)
+    return tf.reduce_sum(tf.sin(outputs)) + sum(tf.reduce_sum(s * s) for s in final)
+
+
+FUSED_CELLS = ["SimpleRNN", "LSTM", "GRU"]
+TIME_MAJOR_MASK = tf.constant(MASKS["arbitrary"].T[:, :, None])  # (T, B, 1)
+
+
+@pytest.mark.parametrize("name", FUSED_CELLS)
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_backward_matches_autodiff(name, masked):
+    cell, zx, states, weights = cell_and_loop_inputs(name, tf.float32)
+    mask = TIME_MAJOR_MASK if masked else None
+    sources = [zx, *states, *weights]
+    gradients = {}
+    for fused in (True, False):
+        with tf.GradientTape() as tape:
+            tape.watch(sources)
+            loss = loop_loss(cell, zx, states, weights, mask, fused)
+        gradients[fused] = tape.gradient(loss, sources)
+    assert_all_close(gradients[True], gradients[False])
+
+
+@pytest.mark.parametrize("name", FUSED_CELLS)
+def test_fused_backward_matches_finite_differences(name):
+    cell, zx, states, weights = cell_and_loop_inputs(name, tf.float64, seed=5)
+    zx, weights = zx[:3], weights  # 3 steps keep the numeric Jacobian small
+
+    def loss(zx, h0, *weights):
+        return loop_loss(cell, zx, [h0, *states[1:]], list(weights), None, fused=True)
+
+    theoretical, numerical = tf.test.compute_gradient(loss, [zx, states[0], *weights], delta=1e-6)
+    for t, n in zip(theoretical, numerical):
+        np.testing.assert_allclose(t, n, rtol=1e-6, atol=1e-8)
+
+
+def test_the_fused_backward_is_used_where_it_applies():
+    assert zl.LSTMCell(2).fused_backward and zl.SimpleRNNCell(2).fused_backward
+    assert zl.GRUCell(2).fused_backward and not zl.GRUCell(2, reset_after=False).fused_backward
+
+
+# --- pinned outputs ------------------------------------------------------------------
+
+# Weights w_k = 0.1 * sin(k) over each weight's flat index, inputs 0.5 * cos(k):
+# outputs of the last step, computed once and pinned (they also equal keras.layers').
+PINNED = {
+    "SimpleRNN": [[0.0424627, 0.1341822], [-0.0225481, 0.0635138]],
+    "LSTM": [[-0.0444825, -0.0543274], [-0.0239896, -0.0427834]],
+    "GRU": [[-0.1090388, -0.1408265], [-0.0660895, -0.0805892]],
+    "GRU-cho": [[-0.0837845, -0.1024052], [-0.0420588, -0.0396149]],
+}
+
+
+def pinned_layer_output(name):
+    zoo_class, _, cell_options = CELLS[name]
+    layer = zoo_class(2, **cell_options)
+    layer.build((None, 3, 3))
+    layer.set_weights([0.1 * np.sin(np.arange(w.size)).reshape(w.shape) for w in layer.get_weights()])
+    inputs = 0.5 * np.cos(np.arange(2 * 3 * 3)).reshape(2, 3, 3).astype("float32")
+    return layer(inputs).numpy()
+
+
+@pytest.mark.parametrize("name", list(PINNED))
+def test_pinned_outputs(name):
+    np.testing.assert_allclose(pinned_layer_output(name), PINNED[name], atol=1e-6)
