@@ -115,7 +115,7 @@ def tf_step_functions(layer, jit):
     @tf.function(jit_compile=jit)
     def train_step(x):  # x: (B, T, D)
         with tf.GradientTape() as tape:
-            h_last = layer(x)  # (B, H): return_sequences=False
+            h_last = layer(x, training=True)  # (B, H): return_sequences=False
             loss = tf.reduce_mean(tf.square(h_last))
         grads = tape.gradient(loss, layer.trainable_variables)
         optimizer.apply(grads, layer.trainable_variables)
@@ -177,10 +177,10 @@ _matmul_ms_cache = {}
 
 
 @tf.function(jit_compile=False)
-def _matmul_loop(a, b, n):
-    """n dependent (m, k) x (k, n) matmuls in one graph loop: no per-call overhead."""
+def _matmul_loop(a, b, count):
+    """`count` dependent a @ b matmuls in one graph loop: no tf.function call overhead each."""
     acc = tf.zeros([], a.dtype)
-    for _ in tf.range(n):
+    for _ in tf.range(count):
         y = tf.matmul(a, b)
         acc += y[0, 0]
         a = a + 1e-30 * acc  # makes the next matmul depend on this one
@@ -204,11 +204,11 @@ def gemm_limits(kind, shape, args):
     """Return (train_limit_ms, fwd_limit_ms, recurrent_ms, recurrent_gflops)."""
     B, T, D, H = shape
     G = GATES[kind]
-    projection = matmul_ms(B * T, D, G * H, args)  # x @ kernel:              (B*T, D) x (D, G*H)
-    recurrent = matmul_ms(B, H, G * H, args)       # h @ recurrent_kernel:     (B, H) x (H, G*H), T times
-    dh = matmul_ms(B, G * H, H, args)              # dgates @ rec_kernel^T:    (B, G*H) x (G*H, H), T times
-    d_rec_kernel = matmul_ms(H, B * T, G * H, args)  # h^T @ dgates:           (H, B*T) x (B*T, G*H)
-    d_kernel = matmul_ms(D, B * T, G * H, args)      # x^T @ dgates:           (D, B*T) x (B*T, G*H)
+    projection = matmul_ms(B * T, D, G * H, args)    # x @ kernel:            (B*T, D) x (D, G*H)
+    recurrent = matmul_ms(B, H, G * H, args)         # h @ rec_kernel, T x:   (B, H) x (H, G*H)
+    dh = matmul_ms(B, G * H, H, args)                # dz @ rec_kernel^T, T x: (B, G*H) x (G*H, H)
+    d_rec_kernel = matmul_ms(H, B * T, G * H, args)  # h^T @ dz:              (H, B*T) x (B*T, G*H)
+    d_kernel = matmul_ms(D, B * T, G * H, args)      # x^T @ dz:              (D, B*T) x (B*T, G*H)
     fwd = projection + T * recurrent
     train = fwd + T * dh + d_rec_kernel + d_kernel
     gflops = 2.0 * B * H * G * H / (recurrent * 1e6)
