@@ -93,7 +93,7 @@ class Bidirectional(keras.layers.Layer):
             return forward * backward
         return [forward, backward]
 
-    def compute_output_shape(self, input_shape, initial_state_shape=None):
+    def compute_output_shape(self, input_shape):
         batch = input_shape[0]
         steps = (input_shape[1],) if self.return_sequences else ()
         output = [(batch, *steps, self.output_size)] * (2 if self.merge_mode == "none" else 1)

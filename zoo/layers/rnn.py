@@ -173,7 +173,7 @@ class RNN(keras.layers.Layer):
             return [output, *final_states]
         return output
 
-    def compute_output_shape(self, input_shape, initial_state_shape=None):
+    def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
         output_shape = (batch, steps, self.output_size) if self.return_sequences else (batch, self.output_size)
         if self.return_state:

@@ -104,7 +104,7 @@ class Stacked(keras.layers.Layer):
             start += len(layer.state_size)
         return split
 
-    def compute_output_shape(self, input_shape, initial_state_shape=None):
+    def compute_output_shape(self, input_shape):
         batch, width = input_shape[0], self.stacked_layers[-1].output_size
         output = (batch, input_shape[1], width) if self.return_sequences else (batch, width)
         if self.return_state:
