@@ -15,7 +15,7 @@ Run (from the repository root, after `pip install -e ".[bench]"`):
 
     .venv/bin/python bench/rnn_layers.py
     .venv/bin/python bench/rnn_layers.py --layers LSTM,GRU --shapes S,M --repeats 5 \\
-        --threads 2 --ours-jit both --output bench.md
+        --threads 2 --ours ours,graph-loop,xla-step --output bench.md
 
 This is a benchmark, not a test: it asserts nothing and prints a markdown report.
 """
@@ -66,12 +66,18 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (tracing, XLA)")
     p.add_argument("--threads", type=int, default=None,
                    help="TF intra/inter-op threads and torch threads (default: all usable cores)")
-    p.add_argument("--ours-jit", choices=["auto", "on", "off", "both"], default="auto",
-                   help="jit_compile of the outer tf.function for ours (auto = off)")
+    p.add_argument("--ours", default="ours",
+                   help="comma list of our variants: ours (the default layer: XLA-compiled loop), "
+                        "graph-loop (jit_compile=False: the loop in TF's graph executor), "
+                        "xla-step (the whole train step XLA-compiled, as model.fit does on CPU)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args()
     args.layers = [s.strip() for s in args.layers.split(",") if s.strip()]
     args.shapes = [s.strip().upper() for s in args.shapes.split(",") if s.strip()]
+    args.ours = [s.strip() for s in args.ours.split(",") if s.strip()]
+    for name in args.ours:
+        if name not in ("ours", "graph-loop", "xla-step"):
+            p.error(f"unknown variant {name!r}; choose from ours, graph-loop, xla-step")
     for name in args.layers:
         if name not in GATES:
             p.error(f"unknown layer {name!r}; choose from {', '.join(GATES)}")
@@ -224,13 +230,15 @@ def bench_case(zoo_layers, kind, shape_name, args, ours_variants, notes):
     keras.utils.set_random_seed(0)
 
     keras_layer = getattr(keras.layers, kind)(H)
-    ours_layer = getattr(zoo_layers, kind)(H)
     keras_out = keras_layer(x).numpy()  # builds the layer
-    ours_layer(x)
-    ours_layer.set_weights(keras_layer.get_weights())
-    diff = float(np.max(np.abs(ours_layer(x).numpy() - keras_out)))
-    notes.append(f"{kind} {shape_name}: ours vs keras forward max |diff| = {diff:.2e}"
-                 + ("  ** MISMATCH **" if diff > 1e-4 else ""))
+    ours_layers = {}
+    for label, loop_jit, _ in ours_variants:
+        ours_layers[label] = getattr(zoo_layers, kind)(H, jit_compile=loop_jit)
+        ours_layers[label](x)
+        ours_layers[label].set_weights(keras_layer.get_weights())
+        diff = float(np.max(np.abs(ours_layers[label](x).numpy() - keras_out)))
+        notes.append(f"{kind} {shape_name}: {label} vs keras forward max |diff| = {diff:.2e}"
+                     + ("  ** MISMATCH **" if diff > 1e-4 else ""))
 
     rows = []
     keras_times = time_tf_layer(keras_layer, x, [False, True], args)
@@ -242,9 +250,8 @@ def bench_case(zoo_layers, kind, shape_name, args, ours_variants, notes):
                  f"fwd no-xla {keras_times[False][1]:.2f} / xla {keras_times[True][1]:.2f} ms "
                  f"-> {'xla' if fwd_jit else 'no-xla'}")
 
-    ours_times = time_tf_layer(ours_layer, x, [jit for _, jit in ours_variants], args)
-    for label, jit in ours_variants:
-        rows.append((label, *ours_times[jit]))
+    for label, _, step_jit in ours_variants:
+        rows.append((label, *time_tf_layer(ours_layers[label], x, [step_jit], args)[step_jit]))
 
     rows.append(("torch", *time_torch_layer(kind, x_np, H, args)))
     return rows, gemm_limits(kind, SHAPES[shape_name], args)
@@ -323,9 +330,10 @@ def main():
     threads = configure_threads(args.threads)
     import zoo.layers  # after the thread settings: TF's runtime must not have started yet
 
-    ours_variants = {"auto": [("ours", False)], "off": [("ours", False)],
-                     "on": [("ours+xla", True)],
-                     "both": [("ours", False), ("ours+xla", True)]}[args.ours_jit]
+    # (label, the layer's jit_compile (its loop), jit_compile of the whole train step)
+    variants = {"ours": ("ours", True, False), "graph-loop": ("ours graph-loop", False, False),
+                "xla-step": ("ours xla-step", True, True)}
+    ours_variants = [variants[name] for name in args.ours]
 
     results, notes = {}, []
     for kind in args.layers:

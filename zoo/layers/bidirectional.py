@@ -58,8 +58,9 @@ class Bidirectional(keras.layers.Layer):
         return 2 * units if self.merge_mode == "concat" else units
 
     def build(self, input_shape):
-        self.forward_layer.build(input_shape)
-        self.backward_layer.build(input_shape)
+        for layer in (self.forward_layer, self.backward_layer):
+            if not layer.built:  # loading a saved model builds them from their own configs first
+                layer.build(input_shape)
 
     def reset_states(self):
         self.forward_layer.reset_states()
@@ -80,7 +81,9 @@ class Bidirectional(keras.layers.Layer):
         if self.return_sequences:
             backward = tf.reverse(backward, axis=[1])  # back to time order
         merged = self.merge(forward, backward)
-        return [merged, *states] if self.return_state else merged
+        if not self.return_state:
+            return merged
+        return [*merged, *states] if self.merge_mode == "none" else [merged, *states]
 
     def merge(self, forward, backward):
         if self.merge_mode == "concat":

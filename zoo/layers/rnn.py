@@ -112,7 +112,8 @@ class RNN(keras.layers.Layer):
     def build(self, input_shape):
         checks.check_sequence_shape(self, input_shape)
         self.input_size = input_shape[-1]
-        self.cell.build(input_shape)
+        if not self.cell.built:  # loading a saved model builds the cell from its own config first
+            self.cell.build(input_shape)
         if self.stateful:
             batch_size = input_shape[0]
             if batch_size is None:

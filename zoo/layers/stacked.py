@@ -69,7 +69,8 @@ class Stacked(keras.layers.Layer):
     def build(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.stacked_layers:
-            layer.build(shape)
+            if not layer.built:  # loading a saved model builds them from their own configs first
+                layer.build(shape)
             shape = shape[:2] + (layer.output_size,)
 
     def reset_states(self):
