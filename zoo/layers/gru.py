@@ -29,6 +29,7 @@ class GRUCell(RecurrentCell):
     """
 
     gate_count = 3
+    additive_projections = False  # the reset gate scales z_h's candidate block only
 
     def __init__(self, units, recurrent_activation="sigmoid", reset_after=True, **kwargs):
         super().__init__(units, **kwargs)

@@ -126,28 +126,30 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
     recurrent_kernel_t = tf.transpose(weights[0])  # (G, H), once rather than every step
     steps = tf.shape(zx)[0]
     inputs = _Slices(zx, zh_history, mask, d_outputs, *state_history)
-    d_zx = tf.TensorArray(zx.dtype, size=steps)
+    # For cells whose gates read z_x + z_h only (`cell.additive_projections`), dz_x = dz_h.
+    separate_d_zx = not cell.additive_projections
+    d_zx = tf.TensorArray(zx.dtype, size=steps) if separate_d_zx else ()
     d_zh = tf.TensorArray(zx.dtype, size=steps)
 
     def body(t, d_states, d_zx, d_zh, current):
         zx_t, zh_t, mask_t, d_output_t, *previous = inputs.unpack(current)
+        sources = [zx_t, zh_t, *previous] if separate_d_zx else [zh_t, *previous]
         with tf.GradientTape() as tape:
-            tape.watch([zx_t, zh_t, *previous])
+            tape.watch(sources)
             output, new_states = masked_transition(cell, zx_t, zh_t, previous, mask_t)
         targets, upstream = list(new_states), list(d_states)
         if d_output_t is not None:
             targets.append(output)
             upstream.append(d_output_t)
         grads = tape.gradient(
-            targets,
-            [zx_t, zh_t, *previous],
-            output_gradients=upstream,
-            unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            targets, sources, output_gradients=upstream, unconnected_gradients=tf.UnconnectedGradients.ZERO
         )
-        d_zx_t, d_zh_t, d_previous = grads[0], grads[1], grads[2:]
+        if separate_d_zx:
+            d_zx = d_zx.write(t, grads.pop(0))
+        d_zh_t, d_previous = grads[0], grads[1:]
         d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
         following = inputs.at(tf.maximum(t - 1, 0))
-        return t - 1, d_previous, d_zx.write(t, d_zx_t), d_zh.write(t, d_zh_t), following
+        return t - 1, d_previous, d_zx, d_zh.write(t, d_zh_t), following
 
     _, d_initial, d_zx, d_zh, _ = tf.while_loop(
         lambda t, *_: t >= 0,
@@ -167,7 +169,7 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
     ]
     if len(weights) > 1:  # recurrent bias
         d_weights.append(tf.reduce_sum(d_zh, axis=(0, 1)))  # (G,)
-    return d_zx.stack(), d_initial, d_weights
+    return (d_zx.stack() if separate_d_zx else d_zh), d_initial, d_weights
 
 
 _COMPILED = weakref.WeakKeyDictionary()  # cell -> its XLA-compiled (forward, backward) loops

@@ -36,6 +36,8 @@ class RecurrentCell(keras.layers.Layer):
     # Whether `RNN` may use the hand-written backward pass of `recurrence.py`:
     # true when the recurrent term is the single matmul `recurrent_projection`.
     fused_backward = True
+    # Whether `transition` reads z_x and z_h only through their sum (then dz_x = dz_h).
+    additive_projections = True
 
     def __init__(
         self,
