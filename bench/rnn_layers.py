@@ -15,7 +15,7 @@ Run (from the repository root, after `pip install -e ".[bench]"`):
 
     .venv/bin/python bench/rnn_layers.py
     .venv/bin/python bench/rnn_layers.py --layers LSTM,GRU --shapes S,M --repeats 5 \\
-        --threads 2 --ours ours,graph-loop,xla-step --output bench.md
+        --threads 2 --ours ours,xla-loop,graph-loop,xla-step --output bench.md
 
 This is a benchmark, not a test: it asserts nothing and prints a markdown report.
 """
@@ -67,7 +67,8 @@ def parse_args():
     p.add_argument("--threads", type=int, default=None,
                    help="TF intra/inter-op threads and torch threads (default: all usable cores)")
     p.add_argument("--ours", default="ours",
-                   help="comma list of our variants: ours (the default layer: XLA-compiled loop), "
+                   help="comma list of our variants: ours (the default layer, jit_compile='auto'), "
+                        "xla-loop (jit_compile=True: the loop compiled by XLA), "
                         "graph-loop (jit_compile=False: the loop in TF's graph executor), "
                         "xla-step (the whole train step XLA-compiled, as model.fit does on CPU)")
     p.add_argument("--output", help="also write the markdown report to this file")
@@ -76,8 +77,8 @@ def parse_args():
     args.shapes = [s.strip().upper() for s in args.shapes.split(",") if s.strip()]
     args.ours = [s.strip() for s in args.ours.split(",") if s.strip()]
     for name in args.ours:
-        if name not in ("ours", "graph-loop", "xla-step"):
-            p.error(f"unknown variant {name!r}; choose from ours, graph-loop, xla-step")
+        if name not in ("ours", "xla-loop", "graph-loop", "xla-step"):
+            p.error(f"unknown variant {name!r}; choose from ours, xla-loop, graph-loop, xla-step")
     for name in args.layers:
         if name not in GATES:
             p.error(f"unknown layer {name!r}; choose from {', '.join(GATES)}")
@@ -331,8 +332,8 @@ def main():
     import zoo.layers  # after the thread settings: TF's runtime must not have started yet
 
     # (label, the layer's jit_compile (its loop), jit_compile of the whole train step)
-    variants = {"ours": ("ours", True, False), "graph-loop": ("ours graph-loop", False, False),
-                "xla-step": ("ours xla-step", True, True)}
+    variants = {"ours": ("ours", "auto", False), "xla-loop": ("ours xla-loop", True, False),
+                "graph-loop": ("ours graph-loop", False, False), "xla-step": ("ours xla-step", "auto", True)}
     ours_variants = [variants[name] for name in args.ours]
 
     results, notes = {}, []

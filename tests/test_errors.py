@@ -176,3 +176,8 @@ def test_dropout_outside_unit_interval(rate):
 @pytest.mark.parametrize("rate", [0.0, 0.999])
 def test_dropout_at_the_edges_of_the_interval_is_accepted(rate):
     assert LSTM(4, dropout=rate).dropout == rate
+
+
+def test_bad_jit_compile_option():
+    with pytest.raises(ValueError, match="jit_compile"):
+        LSTM(3, jit_compile="yes")

@@ -558,3 +558,12 @@ def test_mixed_bfloat16(kind):
     assert rnn.cell.recurrent_kernel.dtype == "float32"
     changed = [not np.array_equal(np.asarray(w), b) for w, b in zip(model.weights, before)]
     assert all(changed), [w.path for w, c in zip(model.weights, changed) if not c]
+
+
+def test_auto_jit_compile_uses_xla_below_the_measured_size():
+    """'auto' compiles the loop with XLA unless the recurrent kernel has 2**21 weights or more."""
+    assert LSTM(256).loop_jit_compile() and LSTM(512).loop_jit_compile()
+    assert not LSTM(1024).loop_jit_compile() and not GRU(1024).loop_jit_compile()
+    assert SimpleRNN(1024).loop_jit_compile()
+    assert not LSTM(256, jit_compile=False).loop_jit_compile()
+    assert LSTM(1024, jit_compile=True).loop_jit_compile()

@@ -20,6 +20,10 @@ SEQUENCE_OPTIONS = (
     "trainable",
 )
 
+# Above this many recurrent weights the loop runs faster in TF's graph executor than
+# under XLA on CPU (bench/rnn_layers.py: LSTM and GRU with 1024 units).
+XLA_MAX_RECURRENT_WEIGHTS = 2**21
+
 
 def dropout_over_time(inputs, rate, seed_generator):
     """Dropout with one mask per sequence, shared by all steps (Gal & Ghahramani 2016).
@@ -52,8 +56,11 @@ class RNN(keras.layers.Layer):
             `reset_states()` between independent texts.
         dropout: rate of dropout on the inputs, one mask per sequence.
         seed: seed of the dropout.
-        jit_compile: compile the loop with XLA (default True: faster on CPU,
-            see README's benchmark).
+        jit_compile: compile the loop with XLA (True), or run it in TensorFlow's
+            graph executor (False). "auto" (default) picks what measured faster
+            on CPU (README, Speed): XLA unless the recurrent kernel holds
+            2**21 weights or more (e.g. LSTM 1024), where the executor's oneDNN
+            matmuls win.
 
     Call arguments:
         inputs: (B, T, D) floats.
@@ -76,7 +83,7 @@ class RNN(keras.layers.Layer):
         stateful=False,
         dropout=0.0,
         seed=None,
-        jit_compile=True,
+        jit_compile="auto",
         **kwargs,
     ):
         if self.cell_class is not None:
@@ -88,6 +95,8 @@ class RNN(keras.layers.Layer):
         super().__init__(**kwargs, autocast=False)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Layer '{self.name}': `dropout` must be in [0, 1), got {dropout}")
+        if jit_compile not in (True, False, "auto"):
+            raise ValueError(f"Layer '{self.name}': `jit_compile` must be True, False or 'auto', got {jit_compile!r}")
         self.cell = cell
         self.return_sequences = return_sequences
         self.return_state = return_state
@@ -159,7 +168,7 @@ class RNN(keras.layers.Layer):
 
         outputs, final_states = run_recurrence(
             self.cell, zx, states, mask, self.cell.recurrent_weights(), self.return_sequences,
-            jit_compile=self.jit_compile, training=bool(training),
+            jit_compile=self.loop_jit_compile(), training=bool(training),
         )
         if self.stateful:
             for variable, state in zip(self.states, final_states):
@@ -173,6 +182,11 @@ class RNN(keras.layers.Layer):
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def loop_jit_compile(self):
+        if self.jit_compile != "auto":
+            return self.jit_compile
+        return self.cell.units * self.cell.gate_width < XLA_MAX_RECURRENT_WEIGHTS
 
     def compute_output_shape(self, input_shape):
         batch, steps = input_shape[0], input_shape[1]
