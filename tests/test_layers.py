@@ -561,9 +561,9 @@ def test_mixed_bfloat16(kind):
 
 
 def test_auto_jit_compile_uses_xla_below_the_measured_size():
-    """'auto' compiles the loop with XLA unless the recurrent kernel has 2**21 weights or more."""
-    assert LSTM(256).loop_jit_compile() and LSTM(512).loop_jit_compile()
-    assert not LSTM(1024).loop_jit_compile() and not GRU(1024).loop_jit_compile()
+    """'auto' compiles the loop with XLA unless the recurrent kernel has 2**22 weights or more."""
+    assert LSTM(256).loop_jit_compile() and LSTM(512).loop_jit_compile() and GRU(1024).loop_jit_compile()
+    assert not LSTM(1024).loop_jit_compile() and not GRU(1200).loop_jit_compile()
     assert SimpleRNN(1024).loop_jit_compile()
     assert not LSTM(256, jit_compile=False).loop_jit_compile()
     assert LSTM(1024, jit_compile=True).loop_jit_compile()

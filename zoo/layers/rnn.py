@@ -20,9 +20,10 @@ SEQUENCE_OPTIONS = (
     "trainable",
 )
 
-# Above this many recurrent weights the loop runs faster in TF's graph executor than
-# under XLA on CPU (bench/rnn_layers.py: LSTM and GRU with 1024 units).
-XLA_MAX_RECURRENT_WEIGHTS = 2**21
+# From this many recurrent weights on, the loop ran faster in TF's graph executor than
+# under XLA on CPU (bench/rnn_layers.py, LSTM with 1024 units: 6-7% in two runs; GRU with
+# 1024 units went one way in one run and the other in the next, so it stays on XLA).
+XLA_MAX_RECURRENT_WEIGHTS = 2**22
 
 
 def dropout_over_time(inputs, rate, seed_generator):
@@ -59,8 +60,8 @@ class RNN(keras.layers.Layer):
         jit_compile: compile the loop with XLA (True), or run it in TensorFlow's
             graph executor (False). "auto" (default) picks what measured faster
             on CPU (README, Speed): XLA unless the recurrent kernel holds
-            2**21 weights or more (e.g. LSTM 1024), where the executor's oneDNN
-            matmuls win.
+            2**22 weights or more (LSTM with 1024 units and up), where the
+            executor's oneDNN matmuls win.
 
     Call arguments:
         inputs: (B, T, D) floats.

@@ -1,0 +1,261 @@
+"""Character-level language models on Tiny Shakespeare (Karpathy's char-rnn data).
+
+Split as nanoGPT does: the first 90% of input.txt trains (1,003,854 characters), the last 10%
+validates (111,540). Models: embedding -> stacked zoo LSTM / GRU / Elman RNN -> softmax.
+
+    python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm            # train (resumes)
+    python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm --max-minutes 5
+
+Training writes `runs/<model>/`: `backup/` (the exact state to resume from, every epoch),
+`best.keras` (best validation loss so far), `history.csv` (loss per epoch and validation loss
+against step and wall time, for docs/charlm_learning_curves.png), `vocabulary.json`.
+"""
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    cell: str
+    units: int = 512
+    num_layers: int = 2
+    embedding_dim: int = 128
+    dropout: float = 0.25
+    embedding_dropout: float = 0.1
+    sequence_length: int = 128
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    clipnorm: float = 1.0
+    max_epochs: int = 60
+    patience: int = 4  # epochs without a better validation loss before stopping
+    validation_sequence_length: int = 256
+    seed: int = 0
+
+
+CONFIGS = {
+    config.name: config
+    for config in (
+        Config("charlm-shakespeare-lstm", "lstm"),
+        Config("charlm-shakespeare-gru", "gru"),
+        Config("charlm-shakespeare-rnn", "rnn", dropout=0.1, learning_rate=1e-3),
+    )
+}
+
+
+def default_data_dir():
+    return Path(os.environ.get("ZOO_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def load_text(data_dir):
+    path = Path(data_dir) / "tinyshakespeare" / "input.txt"
+    if not path.is_file():
+        raise FileNotFoundError(f"Tiny Shakespeare not found at {path}: pass --data-dir or set ZOO_DATA_DIR")
+    return path.read_text(encoding="utf-8")
+
+
+def split(text):
+    """nanoGPT's split: first 90% train, last 10% validation."""
+    cut = int(len(text) * 0.9)
+    return text[:cut], text[cut:]
+
+
+def vocabulary_of(text):
+    return sorted(set(text))
+
+
+def encode(text, vocabulary):
+    import numpy as np
+
+    index = {c: i + len(RESERVED) for i, c in enumerate(vocabulary)}
+    unknown = RESERVED.index("<unk>")
+    return np.array([index.get(c, unknown) for c in text], dtype="int32")
+
+
+def training_windows(ids, config, epoch_seed):
+    """Non-overlapping (input, next-char) windows from a random start offset, shuffled."""
+    import numpy as np
+    import tensorflow as tf
+
+    rng = np.random.default_rng(epoch_seed)
+    length = config.sequence_length
+    offset = int(rng.integers(0, length))
+    count = (len(ids) - offset - 1) // length
+    starts = offset + length * rng.permutation(count)
+    inputs = np.stack([ids[s : s + length] for s in starts])  # (N, T)
+    targets = np.stack([ids[s + 1 : s + length + 1] for s in starts])
+    return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(config.batch_size, drop_remainder=True)
+
+
+def validation_windows(ids, config):
+    import numpy as np
+    import tensorflow as tf
+
+    length = config.validation_sequence_length
+    count = (len(ids) - 1) // length
+    inputs = np.stack([ids[i * length : (i + 1) * length] for i in range(count)])
+    targets = np.stack([ids[i * length + 1 : (i + 1) * length + 1] for i in range(count)])
+    return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(config.batch_size)
+
+
+def build_model(config, vocabulary_size):
+    import keras
+
+    from zoo.models import RecurrentLanguageModel
+
+    model = RecurrentLanguageModel(
+        vocabulary_size,
+        cell=config.cell,
+        units=config.units,
+        num_layers=config.num_layers,
+        embedding_dim=config.embedding_dim,
+        dropout=config.dropout,
+        embedding_dropout=config.embedding_dropout,
+        seed=config.seed,
+        name=config.name.replace("-", "_"),
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(
+            learning_rate=config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm
+        ),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    model(keras.ops.zeros((1, 2), dtype="int32"))  # build
+    return model
+
+
+class TimeBudget:
+    """Stops training when the next epoch would end past `max_minutes` of this run."""
+
+    def __new__(cls, max_minutes):
+        import keras
+
+        class _TimeBudget(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.start = time.monotonic()
+
+            def on_epoch_end(self, epoch, logs=None):
+                elapsed = time.monotonic() - self.start
+                per_epoch = elapsed / (epoch + 1 - self.first_epoch)
+                if elapsed + per_epoch > max_minutes * 60:
+                    print(f"\nTime budget of {max_minutes} min reached: stopping after epoch {epoch + 1}.")
+                    self.model.stop_training = True
+
+            def on_epoch_begin(self, epoch, logs=None):
+                if not hasattr(self, "first_epoch"):
+                    self.first_epoch = epoch
+
+        return _TimeBudget()
+
+
+class HistoryLog:
+    """Appends one row per epoch to history.csv: epoch, step, seconds of training, losses."""
+
+    def __new__(cls, path, steps_per_epoch):
+        import keras
+
+        class _HistoryLog(keras.callbacks.Callback):
+            def on_train_begin(self, logs=None):
+                self.start = time.monotonic()
+                self.previous_seconds = 0.0
+                if path.exists():
+                    with path.open() as f:
+                        rows = list(csv.DictReader(f))
+                    if rows:
+                        self.previous_seconds = float(rows[-1]["train_seconds"])
+
+            def on_epoch_end(self, epoch, logs=None):
+                new = not path.exists()
+                with path.open("a", newline="") as f:
+                    writer = csv.writer(f)
+                    if new:
+                        writer.writerow(["epoch", "step", "train_seconds", "loss", "val_loss"])
+                    seconds = self.previous_seconds + time.monotonic() - self.start
+                    writer.writerow(
+                        [epoch + 1, (epoch + 1) * steps_per_epoch, f"{seconds:.1f}",
+                         f"{logs['loss']:.5f}", f"{logs['val_loss']:.5f}"]
+                    )
+
+        return _HistoryLog()
+
+
+def train(config, data_dir, run_dir, max_minutes):
+    import keras
+
+    text = load_text(data_dir)
+    train_text, validation_text = split(text)
+    vocabulary = vocabulary_of(train_text)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "vocabulary.json").write_text(json.dumps({"reserved": RESERVED, "characters": vocabulary}))
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    train_ids, validation_ids = encode(train_text, vocabulary), encode(validation_text, vocabulary)
+    print(f"{config.name}: {len(train_text):,} training / {len(validation_text):,} validation characters, "
+          f"vocabulary {len(vocabulary)} + {len(RESERVED)} reserved")
+
+    keras.utils.set_random_seed(config.seed)
+    model = build_model(config, len(vocabulary) + len(RESERVED))
+    print(f"parameters: {model.count_params():,}")
+
+    steps_per_epoch = (len(train_ids) - config.sequence_length) // config.sequence_length // config.batch_size
+    # a fresh random offset and order every epoch
+    data = _epoch_stream(train_ids, config, steps_per_epoch)
+    history = model.fit(
+        data,
+        steps_per_epoch=steps_per_epoch,
+        epochs=config.max_epochs,
+        validation_data=validation_windows(validation_ids, config),
+        callbacks=[
+            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
+            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
+            HistoryLog(run_dir / "history.csv", steps_per_epoch),
+            TimeBudget(max_minutes),
+        ],
+        verbose=2,
+    )
+    best = min(history.history["val_loss"]) if history.history.get("val_loss") else float("nan")
+    print(f"best validation loss this run: {best:.4f} nats/char = {best / math.log(2):.4f} bits/char")
+    return history
+
+
+def _epoch_stream(ids, config, steps_per_epoch):
+    """An endless dataset: epoch after epoch of `training_windows`, each from a new seed."""
+    import tensorflow as tf
+
+    def windows(epoch):
+        return training_windows(ids, config, config.seed * 1000 + epoch).take(steps_per_epoch)
+
+    first = windows(0)
+    spec = first.element_spec
+    generator = tf.data.Dataset.from_generator(
+        lambda: (batch for epoch in range(10**6) for batch in windows(epoch).as_numpy_iterator()),
+        output_signature=spec,
+    )
+    return generator.prefetch(2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", choices=sorted(CONFIGS), default="charlm-shakespeare-lstm")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
+    parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
+    parser.add_argument("--max-minutes", type=float, default=85.0, help="stop before this much training time")
+    args = parser.parse_args(argv)
+    config = CONFIGS[args.model]
+    train(config, args.data_dir, args.run_dir or REPO / "runs" / config.name, args.max_minutes)
+
+
+if __name__ == "__main__":
+    main()
