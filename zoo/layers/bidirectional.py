@@ -3,11 +3,13 @@
 import keras
 import tensorflow as tf
 
+from zoo.layers.rnn import SequenceOutputs
+
 MERGE_MODES = ("concat", "sum", "mean", "mul", "none")
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Bidirectional(keras.layers.Layer):
+class Bidirectional(SequenceOutputs, keras.layers.Layer):
     """Runs a recurrent layer forwards and a copy of it backwards and merges the two.
 
         h->_t = RNN_fw(x_1 .. x_t),   h<-_t = RNN_bw(x_T .. x_t),   y_t = merge(h->_t, h<-_t)
@@ -53,6 +55,10 @@ class Bidirectional(keras.layers.Layer):
         return list(self.forward_layer.state_size) + list(self.backward_layer.state_size)
 
     @property
+    def output_count(self):
+        return 2 if self.merge_mode == "none" else 1
+
+    @property
     def output_size(self):
         units = self.forward_layer.output_size
         return 2 * units if self.merge_mode == "concat" else units
@@ -95,21 +101,6 @@ class Bidirectional(keras.layers.Layer):
         if self.merge_mode == "mul":
             return forward * backward
         return [forward, backward]
-
-    def compute_output_shape(self, input_shape):
-        batch = input_shape[0]
-        steps = (input_shape[1],) if self.return_sequences else ()
-        output = [(batch, *steps, self.output_size)] * (2 if self.merge_mode == "none" else 1)
-        states = [(batch, size) for size in self.state_size] if self.return_state else []
-        shapes = output + states
-        return shapes[0] if len(shapes) == 1 else shapes
-
-    def compute_mask(self, inputs, mask=None):
-        output_mask = mask if self.return_sequences else None
-        masks = [output_mask] * (2 if self.merge_mode == "none" else 1)
-        if self.return_state:
-            masks += [None] * len(self.state_size)
-        return masks[0] if len(masks) == 1 else masks
 
     def get_config(self):
         return {

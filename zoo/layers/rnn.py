@@ -37,8 +37,29 @@ def dropout_over_time(inputs, rate, seed_generator):
     )
 
 
+class SequenceOutputs:
+    """Output shapes and masks of a recurrent layer, from its `output_size`, `state_size`,
+    `return_sequences`, `return_state` and `output_count` (2 for an unmerged Bidirectional)."""
+
+    output_count = 1
+
+    def compute_output_shape(self, input_shape):
+        batch = input_shape[0]
+        steps = (input_shape[1],) if self.return_sequences else ()
+        shapes = [(batch, *steps, self.output_size)] * self.output_count
+        if self.return_state:
+            shapes += [(batch, size) for size in self.state_size]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def compute_mask(self, inputs, mask=None):
+        masks = [mask if self.return_sequences else None] * self.output_count
+        if self.return_state:
+            masks += [None] * len(self.state_size)
+        return masks[0] if len(masks) == 1 else masks
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class RNN(keras.layers.Layer):
+class RNN(SequenceOutputs, keras.layers.Layer):
     """Runs a `RecurrentCell` over a sequence: a drop-in for `keras.layers.RNN`.
 
     The input projection x_t W + b of every step is one matmul hoisted out of
@@ -188,19 +209,6 @@ class RNN(keras.layers.Layer):
         if self.jit_compile != "auto":
             return self.jit_compile
         return self.cell.units * self.cell.gate_width < XLA_MAX_RECURRENT_WEIGHTS
-
-    def compute_output_shape(self, input_shape):
-        batch, steps = input_shape[0], input_shape[1]
-        output_shape = (batch, steps, self.output_size) if self.return_sequences else (batch, self.output_size)
-        if self.return_state:
-            return [output_shape] + [(batch, size) for size in self.state_size]
-        return output_shape
-
-    def compute_mask(self, inputs, mask=None):
-        output_mask = mask if self.return_sequences else None
-        if self.return_state:
-            return [output_mask] + [None] * len(self.state_size)
-        return output_mask
 
     def get_config(self):
         config = {

@@ -3,11 +3,11 @@
 import keras
 import tensorflow as tf
 
-from zoo.layers.rnn import dropout_over_time
+from zoo.layers.rnn import SequenceOutputs, dropout_over_time
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class Stacked(keras.layers.Layer):
+class Stacked(SequenceOutputs, keras.layers.Layer):
     """N recurrent layers, each reading the output sequence of the one below:
 
         h^(0)_t = x_t
@@ -66,6 +66,10 @@ class Stacked(keras.layers.Layer):
     def state_size(self):
         return [size for layer in self.stacked_layers for size in layer.state_size]
 
+    @property
+    def output_size(self):
+        return self.stacked_layers[-1].output_size
+
     def build(self, input_shape):
         shape = tuple(input_shape)
         for layer in self.stacked_layers:
@@ -104,19 +108,6 @@ class Stacked(keras.layers.Layer):
             split.append(list(initial_state[start : start + len(layer.state_size)]))
             start += len(layer.state_size)
         return split
-
-    def compute_output_shape(self, input_shape):
-        batch, width = input_shape[0], self.stacked_layers[-1].output_size
-        output = (batch, input_shape[1], width) if self.return_sequences else (batch, width)
-        if self.return_state:
-            return [output] + [(batch, size) for size in self.state_size]
-        return output
-
-    def compute_mask(self, inputs, mask=None):
-        output_mask = mask if self.return_sequences else None
-        if self.return_state:
-            return [output_mask] + [None] * len(self.state_size)
-        return output_mask
 
     def get_config(self):
         return {
