@@ -20,6 +20,12 @@ import os
 import time
 from pathlib import Path
 
+import keras
+import numpy as np
+import tensorflow as tf
+
+from zoo.models import RecurrentLanguageModel
+
 RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,8 +82,6 @@ def vocabulary_of(text):
 
 
 def encode(text, vocabulary):
-    import numpy as np
-
     index = {c: i + len(RESERVED) for i, c in enumerate(vocabulary)}
     unknown = RESERVED.index("<unk>")
     return np.array([index.get(c, unknown) for c in text], dtype="int32")
@@ -85,9 +89,6 @@ def encode(text, vocabulary):
 
 def training_windows(ids, config, epoch_seed):
     """Non-overlapping (input, next-char) windows from a random start offset, shuffled."""
-    import numpy as np
-    import tensorflow as tf
-
     rng = np.random.default_rng(epoch_seed)
     length = config.sequence_length
     offset = int(rng.integers(0, length))
@@ -99,9 +100,6 @@ def training_windows(ids, config, epoch_seed):
 
 
 def validation_windows(ids, config):
-    import numpy as np
-    import tensorflow as tf
-
     length = config.validation_sequence_length
     count = (len(ids) - 1) // length
     inputs = np.stack([ids[i * length : (i + 1) * length] for i in range(count)])
@@ -109,11 +107,7 @@ def validation_windows(ids, config):
     return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(config.batch_size)
 
 
-def build_model(config, vocabulary_size):
-    import keras
-
-    from zoo.models import RecurrentLanguageModel
-
+def build_model(config, vocabulary_size, tokenizer=None):
     model = RecurrentLanguageModel(
         vocabulary_size,
         cell=config.cell,
@@ -123,6 +117,7 @@ def build_model(config, vocabulary_size):
         dropout=config.dropout,
         embedding_dropout=config.embedding_dropout,
         seed=config.seed,
+        tokenizer=tokenizer,
         name=config.name.replace("-", "_"),
     )
     model.compile(
@@ -135,64 +130,58 @@ def build_model(config, vocabulary_size):
     return model
 
 
-class TimeBudget:
+class TimeBudget(keras.callbacks.Callback):
     """Stops training when the next epoch would end past `max_minutes` of this run."""
 
-    def __new__(cls, max_minutes):
-        import keras
+    def __init__(self, max_minutes):
+        super().__init__()
+        self.max_seconds = max_minutes * 60
+        self.first_epoch = None
 
-        class _TimeBudget(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.start = time.monotonic()
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
 
-            def on_epoch_end(self, epoch, logs=None):
-                elapsed = time.monotonic() - self.start
-                per_epoch = elapsed / (epoch + 1 - self.first_epoch)
-                if elapsed + per_epoch > max_minutes * 60:
-                    print(f"\nTime budget of {max_minutes} min reached: stopping after epoch {epoch + 1}.")
-                    self.model.stop_training = True
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.first_epoch is None:
+            self.first_epoch = epoch
 
-            def on_epoch_begin(self, epoch, logs=None):
-                if not hasattr(self, "first_epoch"):
-                    self.first_epoch = epoch
-
-        return _TimeBudget()
+    def on_epoch_end(self, epoch, logs=None):
+        elapsed = time.monotonic() - self.start
+        per_epoch = elapsed / (epoch + 1 - self.first_epoch)
+        if elapsed + per_epoch > self.max_seconds:
+            print(f"\nTime budget of {self.max_seconds / 60:.0f} min reached: stopping after epoch {epoch + 1}.")
+            self.model.stop_training = True
 
 
-class HistoryLog:
-    """Appends one row per epoch to history.csv: epoch, step, seconds of training, losses."""
+class HistoryLog(keras.callbacks.Callback):
+    """Appends one row per epoch to history.csv: epoch, step, seconds of training (over resumes), losses."""
 
-    def __new__(cls, path, steps_per_epoch):
-        import keras
+    def __init__(self, path, steps_per_epoch):
+        super().__init__()
+        self.path = path
+        self.steps_per_epoch = steps_per_epoch
 
-        class _HistoryLog(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.start = time.monotonic()
-                self.previous_seconds = 0.0
-                if path.exists():
-                    with path.open() as f:
-                        rows = list(csv.DictReader(f))
-                    if rows:
-                        self.previous_seconds = float(rows[-1]["train_seconds"])
+    def on_train_begin(self, logs=None):
+        self.start = time.monotonic()
+        self.previous_seconds = 0.0
+        if self.path.exists():
+            with self.path.open() as f:
+                rows = list(csv.DictReader(f))
+            if rows:
+                self.previous_seconds = float(rows[-1]["train_seconds"])
 
-            def on_epoch_end(self, epoch, logs=None):
-                new = not path.exists()
-                with path.open("a", newline="") as f:
-                    writer = csv.writer(f)
-                    if new:
-                        writer.writerow(["epoch", "step", "train_seconds", "loss", "val_loss"])
-                    seconds = self.previous_seconds + time.monotonic() - self.start
-                    writer.writerow(
-                        [epoch + 1, (epoch + 1) * steps_per_epoch, f"{seconds:.1f}",
-                         f"{logs['loss']:.5f}", f"{logs['val_loss']:.5f}"]
-                    )
-
-        return _HistoryLog()
+    def on_epoch_end(self, epoch, logs=None):
+        new = not self.path.exists()
+        seconds = self.previous_seconds + time.monotonic() - self.start
+        with self.path.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(["epoch", "step", "train_seconds", "loss", "val_loss"])
+            writer.writerow([epoch + 1, (epoch + 1) * self.steps_per_epoch, f"{seconds:.1f}",
+                             f"{logs['loss']:.5f}", f"{logs['val_loss']:.5f}"])
 
 
 def train(config, data_dir, run_dir, max_minutes):
-    import keras
-
     text = load_text(data_dir)
     train_text, validation_text = split(text)
     vocabulary = vocabulary_of(train_text)
@@ -232,8 +221,6 @@ def train(config, data_dir, run_dir, max_minutes):
 
 def _epoch_stream(ids, config, steps_per_epoch):
     """An endless dataset: epoch after epoch of `training_windows`, each from a new seed."""
-    import tensorflow as tf
-
     def windows(epoch):
         return training_windows(ids, config, config.seed * 1000 + epoch).take(steps_per_epoch)
 
@@ -246,15 +233,135 @@ def _epoch_stream(ids, config, steps_per_epoch):
     return generator.prefetch(2)
 
 
+def validation_command(data_dir):
+    """The shell command that writes the validation split (Tiny Shakespeare is ASCII: bytes = characters)."""
+    text = load_text(data_dir)
+    count = len(text) - int(len(text) * 0.9)
+    return f"tail -c {count} {Path(data_dir) / 'tinyshakespeare' / 'input.txt'} > shakespeare_validation.txt", count
+
+
+def package(config, data_dir, run_dir, checkpoints_dir):
+    """checkpoints/<name>/ from the run's best model: tokenizer attached, evaluated, with a model card."""
+    from zoo.checkpoints import save_checkpoint
+    from zoo.evaluation import language_model_loss
+    from zoo.text import CharTokenizer
+
+    vocabulary = json.loads((run_dir / "vocabulary.json").read_text())["characters"]
+    best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    model = build_model(config, len(vocabulary) + len(RESERVED), tokenizer=CharTokenizer(vocabulary))
+    model.set_weights(best.get_weights())
+    _, validation_text = split(load_text(data_dir))
+    result = language_model_loss(model, encode(validation_text, vocabulary))
+    with (run_dir / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    card = model_card(config, model, result, history, data_dir)
+    folder = Path(checkpoints_dir) / config.name
+    save_checkpoint(model, folder, card, metadata={"recipe": "charlm_shakespeare", "config": dataclasses.asdict(config),
+                                                  "validation": result})
+    print(f"{config.name}: validation {result['nats']:.4f} nats/char, {result['bits']:.4f} bits/char -> {folder}")
+    return result
+
+
+def model_card(config, model, result, history, data_dir):
+    command, count = validation_command(data_dir)
+    best = min(history, key=lambda row: float(row["val_loss"]))
+    minutes = float(history[-1]["train_seconds"]) / 60
+    return f"""# {config.name}
+
+A character-level language model of Shakespeare: embedding ({config.embedding_dim}) ->
+{config.num_layers} x zoo `{config.cell.upper()}` ({config.units} units, dropout {config.dropout} between
+layers and before the softmax, {config.embedding_dropout} on the embeddings) -> softmax over
+{model.vocabulary_size} ids (65 characters + `<pad>`, `<unk>`, `<bos>`, `<eos>`).
+{model.count_params():,} parameters.
+
+## Data
+
+Tiny Shakespeare (`tinyshakespeare/input.txt` from karpathy/char-rnn, 1,115,394 characters; the
+text is in the public domain), split as nanoGPT does: the first 90% trains (1,003,854 characters),
+the last 10% ({count:,} characters) validates and selects the model. There is no test split.
+
+## Metrics
+
+Validation, every character scored once with the state carried through the whole text:
+
+| nats/char | bits/char | perplexity | characters scored |
+|---:|---:|---:|---:|
+| {result['nats']:.4f} | {result['bits']:.4f} | {result['perplexity']:.3f} | {result['tokens']:,} |
+
+Measured by:
+
+```bash
+{command}
+zoo evaluate {config.name} --text-file shakespeare_validation.txt
+```
+
+(During training the validation loss was computed on independent 256-character windows, which
+lose context at each window's start: {float(best['val_loss']):.4f} nats/char at the chosen epoch.)
+
+## Training
+
+`zoo train charlm_shakespeare --model {config.name}`: AdamW (learning rate {config.learning_rate},
+weight decay {config.weight_decay}, clipnorm {config.clipnorm}), batches of {config.batch_size} x
+{config.sequence_length} characters from a random offset each epoch, learning rate halved when the
+validation loss stalls, the epoch with the best validation loss kept. {len(history)} epochs
+({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU cores (AMD EPYC, TensorFlow 2.21).
+"""
+
+
+def plot_learning_curves(run_root, output):
+    """Validation loss against training step and against minutes, one line per cell (Chung et al. 2014, fig. 2)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    plotted = []
+    for config in CONFIGS.values():
+        path = Path(run_root) / config.name / "history.csv"
+        if not path.exists():
+            continue
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+        label = f"{config.cell.upper()} {config.num_layers}x{config.units}"
+        loss = [float(r["val_loss"]) for r in rows]
+        by_step.plot([int(r["step"]) for r in rows], loss, marker="o", markersize=3, label=label)
+        by_time.plot([float(r["train_seconds"]) / 60 for r in rows], loss, marker="o", markersize=3, label=label)
+        plotted.append(config.name)
+    if not plotted:
+        raise FileNotFoundError(f"no runs/<model>/history.csv under {run_root}: train first")
+    by_step.set(xlabel="training step (64 x 128 characters)", ylabel="validation loss (nats/char)",
+                title="Tiny Shakespeare, validation loss")
+    by_time.set(xlabel="minutes of training on 2 CPU cores", title="... against wall time")
+    for axes in (by_step, by_time):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(output, dpi=120)
+    print(f"wrote {output} ({', '.join(plotted)})")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", choices=sorted(CONFIGS), default="charlm-shakespeare-lstm")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir())
     parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
     parser.add_argument("--max-minutes", type=float, default=85.0, help="stop before this much training time")
+    parser.add_argument("--package", action="store_true",
+                        help="do not train: evaluate the run's best model and write checkpoints/<model>/")
+    parser.add_argument("--checkpoints-dir", type=Path, default=REPO / "checkpoints")
+    parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                        help="do not train: plot the validation curves of every run (docs/charlm_learning_curves.png)")
     args = parser.parse_args(argv)
     config = CONFIGS[args.model]
-    train(config, args.data_dir, args.run_dir or REPO / "runs" / config.name, args.max_minutes)
+    run_dir = args.run_dir or REPO / "runs" / config.name
+    if args.plot:
+        plot_learning_curves((args.run_dir or REPO / "runs" / config.name).parent, args.plot)
+    elif args.package:
+        package(config, args.data_dir, run_dir, args.checkpoints_dir)
+    else:
+        train(config, args.data_dir, run_dir, args.max_minutes)
 
 
 if __name__ == "__main__":

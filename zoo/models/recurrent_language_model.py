@@ -24,6 +24,8 @@ class RecurrentLanguageModel(keras.Model):
         embedding_dim: E.
         dropout: between layers and before the softmax.
         embedding_dropout: on the embeddings.
+        tokenizer: optional text layer (e.g. `zoo.text.CharTokenizer`) that maps strings to
+            the ids this model reads; saved with the model (its vocabulary as an asset).
 
     `model(ids)` returns logits (B, T, V). `initial_states`/`step` run one token at a time
     with explicit states, for generation; `encode(ids, states)` runs a whole prompt.
@@ -39,9 +41,12 @@ class RecurrentLanguageModel(keras.Model):
         dropout=0.0,
         embedding_dropout=0.0,
         seed=None,
+        tokenizer=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if isinstance(tokenizer, dict):
+            tokenizer = keras.saving.deserialize_keras_object(tokenizer)
         if cell not in CELL_LAYERS:
             raise ValueError(f"RecurrentLanguageModel: `cell` must be one of {sorted(CELL_LAYERS)}, got {cell!r}")
         self.vocabulary_size = vocabulary_size
@@ -64,6 +69,7 @@ class RecurrentLanguageModel(keras.Model):
         )
         self.output_drop = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")
         self.logits = keras.layers.Dense(vocabulary_size, name="logits")
+        self.tokenizer = tokenizer
 
     def call(self, ids, training=False):
         return self.encode(ids, training=training)[0]
@@ -99,4 +105,5 @@ class RecurrentLanguageModel(keras.Model):
             "dropout": self.dropout,
             "embedding_dropout": self.embedding_dropout,
             "seed": self.seed,
+            "tokenizer": None if self.tokenizer is None else keras.saving.serialize_keras_object(self.tokenizer),
         }

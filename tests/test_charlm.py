@@ -1,0 +1,83 @@
+"""The character LM recipe's data handling and the language-model evaluation."""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recipes import charlm_shakespeare as recipe
+from zoo.evaluation import language_model_loss
+from zoo.models import RecurrentLanguageModel
+
+DATA_DIR = Path(os.environ.get("ZOO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+needs_data = pytest.mark.skipif(
+    not (DATA_DIR / "tinyshakespeare" / "input.txt").exists(), reason="Tiny Shakespeare is not in the data dir"
+)
+
+
+@needs_data
+def test_split_is_nanogpts():
+    train, validation = recipe.split(recipe.load_text(DATA_DIR))
+    assert (len(train), len(validation)) == (1_003_854, 111_540)
+    assert len(recipe.vocabulary_of(train)) == 65
+
+
+@needs_data
+def test_validation_command_reproduces_the_split(tmp_path):
+    command, count = recipe.validation_command(DATA_DIR)
+    assert count == 111_540
+    _, validation = recipe.split(recipe.load_text(DATA_DIR))
+    os.system(command.replace("> shakespeare_validation.txt", f"> {tmp_path / 'v.txt'}"))
+    assert (tmp_path / "v.txt").read_text() == validation
+
+
+def test_encoding_reserves_four_ids():
+    ids = recipe.encode("ba\nz", ["\n", "a", "b"])
+    assert ids.tolist() == [6, 5, 4, 1]  # z is unknown
+
+
+def test_training_windows_are_next_character_pairs():
+    ids = np.arange(4, 4 + 1000, dtype="int32")
+    config = recipe.Config("t", "lstm", sequence_length=10, batch_size=4)
+    inputs, targets = next(iter(recipe.training_windows(ids, config, epoch_seed=1)))
+    np.testing.assert_array_equal(inputs.numpy()[:, 1:], targets.numpy()[:, :-1])
+    np.testing.assert_array_equal(targets.numpy() - inputs.numpy(), 1)
+
+
+def tiny_model(vocabulary_size=9, cell="lstm"):
+    model = RecurrentLanguageModel(vocabulary_size, cell=cell, units=6, num_layers=2, embedding_dim=4, seed=1)
+    model(tf.zeros((1, 2), "int32"))
+    return model
+
+
+def test_loss_is_the_mean_cross_entropy_of_one_pass():
+    """Hand check: exp of the mean next-token cross-entropy, from one full pass, equals the perplexity."""
+    model = tiny_model()
+    ids = np.random.default_rng(0).integers(4, 9, size=40).astype("int32")
+    logits = model(ids[None, :-1]).numpy()[0]  # (39, V)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    expected = -np.mean(log_probs[np.arange(39), ids[1:]])
+    result = language_model_loss(model, ids)
+    assert result["tokens"] == 39
+    assert result["nats"] == pytest.approx(expected, rel=1e-5)
+    assert result["perplexity"] == pytest.approx(math.exp(expected), rel=1e-5)
+    assert result["bits"] == pytest.approx(expected / math.log(2), rel=1e-5)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_carried_state_over_segments_equals_one_pass(cell):
+    model = tiny_model(cell=cell)
+    ids = np.random.default_rng(1).integers(4, 9, size=101).astype("int32")
+    whole = language_model_loss(model, ids, segment_length=1000)
+    for segment_length in (7, 33):
+        assert language_model_loss(model, ids, segment_length=segment_length)["nats"] == pytest.approx(
+            whole["nats"], rel=1e-5
+        )
+
+
+def test_loss_needs_two_tokens():
+    with pytest.raises(ValueError, match="at least 2"):
+        language_model_loss(tiny_model(), [5])
