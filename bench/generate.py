@@ -1,0 +1,181 @@
+"""Speed benchmark: text generation, one compiled loop vs a Python loop over tokens, on CPU.
+
+A RecurrentLanguageModel (LSTM, 2 layers of 512 units, vocabulary 69 as the Shakespeare
+character model; random weights) continues a prompt of `--prompt-length` ids by
+`--length` characters, sampling at temperature 1, for each batch size, with:
+
+  loop xla     zoo.decoding.generate, jit_compile=True: prompt and every step in one
+               tf.function + tf.while_loop, compiled by XLA (the default)
+  loop graph   zoo.decoding.generate, jit_compile=False: the same loop run by TF's
+               graph executor
+  stepwise     zoo.decoding.generate_stepwise: TensorFlow's text-generation tutorial,
+               a Python loop calling a tf.function one-step function per token
+
+Reported: median wall time of a whole `generate` call (after a warm-up call that traces
+and compiles), characters per second (batch * length / time), and the speed-up of each
+loop over stepwise at the same batch size. The project's goal: loop xla >= 5x stepwise at
+batch 1.
+
+Run (from the repository root):
+
+    .venv/bin/python bench/generate.py
+    .venv/bin/python bench/generate.py --length 200 --repeats 3 --batch-sizes 1,64 --output gen.md
+    .venv/bin/python bench/generate.py --units 32 --length 20 --repeats 1   # smoke test
+
+This is a benchmark, not a test: it asserts nothing and prints a markdown report.
+"""
+
+import argparse
+import datetime
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+# TF 2.21's C++ start-up and XLA lines ignore TF_CPP_MIN_LOG_LEVEL: send native writes to
+# fd 2 to /dev/null and keep Python's sys.stderr on the real one (TF_CPP_MIN_LOG_LEVEL=0 keeps all).
+if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") != "0":
+    sys.stderr.flush()
+    _real_stderr = os.dup(2)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    sys.stderr = os.fdopen(_real_stderr, "w", buffering=1)
+
+import numpy as np
+import keras
+import tensorflow as tf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's zoo/
+
+GOAL_AT_BATCH_1 = 5.0
+IMPLEMENTATIONS = {  # name: (label, function name in zoo.decoding, jit_compile)
+    "xla": ("loop xla", "generate", True),
+    "graph": ("loop graph", "generate", False),
+    "stepwise": ("stepwise", "generate_stepwise", False),
+}
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--length", type=int, default=500, help="characters generated per call")
+    p.add_argument("--repeats", type=int, default=3, help="timed calls per case (median reported)")
+    p.add_argument("--batch-sizes", default="1,64", help="comma list of batch sizes")
+    p.add_argument("--units", type=int, default=512, help="units of each LSTM layer")
+    p.add_argument("--layers", type=int, default=2, help="LSTM layers")
+    p.add_argument("--vocabulary", type=int, default=69, help="vocabulary size (with the reserved ids)")
+    p.add_argument("--prompt-length", type=int, default=16, help="ids in each prompt")
+    p.add_argument("--implementations", default="xla,graph,stepwise",
+                   help="comma list of " + ",".join(IMPLEMENTATIONS))
+    p.add_argument("--threads", type=int, default=None, help="TF intra/inter-op threads (default: all cores)")
+    p.add_argument("--output", help="also write the markdown report to this file")
+    args = p.parse_args()
+    try:
+        args.batch_sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
+    except ValueError:
+        p.error(f"--batch-sizes must be a comma list of integers, got {args.batch_sizes!r}")
+    args.implementations = [s.strip() for s in args.implementations.split(",") if s.strip()]
+    for name in args.implementations:
+        if name not in IMPLEMENTATIONS:
+            p.error(f"unknown implementation {name!r}; choose from {', '.join(IMPLEMENTATIONS)}")
+    if not args.batch_sizes or min(args.batch_sizes) < 1:
+        p.error("--batch-sizes must be positive")
+    if args.length < 1 or args.repeats < 1 or args.units < 1 or args.layers < 1 or args.prompt_length < 1:
+        p.error("--length, --repeats, --units, --layers and --prompt-length must be >= 1")
+    if args.vocabulary < 4:
+        p.error("--vocabulary must be >= 4 (ids 0-2 are reserved)")
+    return args
+
+
+def configure_threads(threads):
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        return threads
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def median_seconds(fn, repeats):
+    """One untimed call (tracing, XLA compilation), then the median of `repeats` timed calls."""
+    fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def header_lines(threads):
+    cpu = "unknown"
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as f:
+            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
+    return [
+        "# rnn-zoo generation benchmark",
+        "",
+        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"- tensorflow {tf.__version__}, keras {keras.__version__}, numpy {np.__version__}, "
+        f"python {sys.version.split()[0]}",
+        f"- CPU: {cpu} ({os.cpu_count()} logical cores), threads: {threads}",
+        f"- command: `{shlex.join(getattr(sys, 'orig_argv', [sys.executable, *sys.argv]))}`",
+        "",
+    ]
+
+
+def main():
+    args = parse_args()
+    threads = configure_threads(args.threads)
+    # after the thread settings: TF's runtime must not have started yet
+    from zoo import decoding
+    from zoo.models import RecurrentLanguageModel
+
+    keras.utils.set_random_seed(0)
+    model = RecurrentLanguageModel(args.vocabulary, cell="lstm", units=args.units, num_layers=args.layers)
+    model(tf.ones((1, 1), tf.int32))
+    rng = np.random.default_rng(0)
+
+    rows = []  # (batch, label, seconds)
+    for batch in args.batch_sizes:
+        prompt = rng.integers(3, args.vocabulary, size=(batch, args.prompt_length)).astype(np.int32)
+        for name in args.implementations:
+            label, function_name, jit = IMPLEMENTATIONS[name]
+            function = getattr(decoding, function_name)
+            print(f"... batch {batch}: {label}", file=sys.stderr, flush=True)
+
+            def run():
+                ids = function(model, prompt, args.length, temperature=1.0, seed=1, jit_compile=jit)
+                ids.numpy()  # wait for the result
+
+            rows.append((batch, label, median_seconds(run, args.repeats)))
+
+    config = (f"model: LSTM, {args.layers} layers x {args.units} units, vocabulary {args.vocabulary}, "
+              f"embedding {model.embedding_dim}, {model.count_params():,} parameters (random); "
+              f"prompt {args.prompt_length} ids, {args.length} characters per call, temperature 1, "
+              f"median of {args.repeats} call(s) after one warm-up call")
+    lines = header_lines(threads) + [config, "",
+                                     "| batch | implementation | ms per call | ms per token step | chars/s "
+                                     "| vs stepwise |",
+                                     "|---:|---|---:|---:|---:|---:|"]
+    stepwise = {batch: s for batch, label, s in rows if label == "stepwise"}
+    for batch, label, seconds in rows:
+        versus = f"{stepwise[batch] / seconds:.2f}x" if batch in stepwise else "-"
+        lines.append(f"| {batch} | {label} | {seconds * 1e3:.1f} | {seconds * 1e3 / args.length:.3f} "
+                     f"| {batch * args.length / seconds:,.0f} | {versus} |")
+    lines += ["", "## speed-up of the compiled loop over the stepwise loop", ""]
+    for batch, label, seconds in rows:
+        if label == "stepwise" or batch not in stepwise:
+            continue
+        ratio = stepwise[batch] / seconds
+        goal = ""
+        if batch == 1 and label == "loop xla":
+            goal = f" (goal >= {GOAL_AT_BATCH_1:g}x: {'PASS' if ratio >= GOAL_AT_BATCH_1 else 'FAIL'})"
+        lines.append(f"- batch {batch}, {label}: {ratio:.2f}x{goal}")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.output:
+        Path(args.output).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Checkpoint folders: save, verify, load by name, publish to / fetch from the Hugging Face Hub.
+
+A checkpoint is a folder (keras-hub preset style), `checkpoints/<name>/` for the shipped ones:
+
+    config.json          \\
+    model.weights.h5      }  what `keras.saving.save_model(model, folder, zipped=False)` writes
+    metadata.json         }  (Keras' own metadata.json, extended with ours)
+    assets/...           /   layer assets, e.g. a tokenizer's vocabulary
+    README.md                the model card, written by the caller
+    manifest.json            {"name": ..., "files": {relative path: sha256}} over every other file
+
+Keras does the reading and writing of the model itself (`keras.saving.save_model` / `load_model`
+on a folder); this module adds the card, the manifest and its verification, name lookup and the Hub.
+`zoo.load("hf://org/name")` fetches with `huggingface_hub.snapshot_download`, so it uses the HF cache
+and honours HF_HUB_OFFLINE=1.
+"""
+
+import datetime
+import difflib
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import keras
+
+MANIFEST = "manifest.json"
+CARD = "README.md"
+MAX_BYTES = 25 * 2**20  # the zoo keeps each checkpoint under 25 MB
+# The shipped checkpoints; ZOO_CHECKPOINTS points elsewhere (tests, a private model folder).
+DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be found, read or trusted."""
+
+
+class UnknownModelError(CheckpointError):
+    """No registered model of that name, and no checkpoint folder at that path."""
+
+
+class CorruptCheckpointError(CheckpointError):
+    """A file is missing, altered or unlisted with respect to the checkpoint's manifest.json."""
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.path = path  # the offending file, relative to the checkpoint folder
+
+
+def checkpoints_root():
+    """The folder of registered checkpoints: $ZOO_CHECKPOINTS, else the repository's checkpoints/."""
+    return Path(os.environ.get("ZOO_CHECKPOINTS") or DEFAULT_ROOT)
+
+
+def list_models():
+    """Names of the registered checkpoints (sub-folders of `checkpoints_root()` with a manifest), sorted."""
+    root = checkpoints_root()
+    if not root.is_dir():
+        return []
+    return sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}") if not p.parent.name.startswith("."))
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _files(folder):
+    """Relative POSIX paths of every file under `folder` (following the HF cache's symlinks), sorted."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+def save_checkpoint(model, folder, card_text, metadata=None):
+    """Writes `model` as the checkpoint folder `folder` (replacing any previous one); returns its Path.
+
+    `card_text` is the model card (README.md); `metadata` (JSON-serialisable dict) is merged into
+    metadata.json next to Keras' own keras_version / date_saved. The optimizer's state is not saved.
+    """
+    if not isinstance(card_text, str) or not card_text.strip():
+        raise ValueError("save_checkpoint: a checkpoint needs a model card: pass its text as `card_text`")
+    if not model.built:
+        raise ValueError("save_checkpoint: the model is not built (call it on a batch first): it has no weights")
+    # Absolute on purpose: Keras 3.15 writes a folder's assets to os.path.join(<temp dir>, assets_path)
+    # and deletes that temp dir, so a *relative* folder silently loses its assets.
+    folder = Path(folder).expanduser().resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Build next to the target and swap in at the end, so a failed save leaves the old checkpoint intact
+    # (and Keras cannot save into an existing folder that has an assets/ directory: FileExistsError).
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    # Weights only: optimizer slots are training state (Adam's would triple the size). The compile config
+    # stays in config.json, so `load` still returns a compiled model, with a fresh optimizer.
+    optimizer = getattr(model, "optimizer", None)
+    try:
+        if optimizer is not None:
+            model.optimizer = None
+        try:
+            keras.saving.save_model(model, staging, zipped=False)
+        finally:
+            if optimizer is not None:
+                model.optimizer = optimizer
+        keras_metadata = json.loads((staging / "metadata.json").read_text())
+        from zoo import __version__
+
+        (staging / "metadata.json").write_text(json.dumps(
+            {
+                "name": folder.name,
+                **keras_metadata,
+                "zoo_version": __version__,
+                "date_saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "parameters": int(model.count_params()),
+                **(metadata or {}),
+            },
+            indent=2,
+        ) + "\n")
+        (staging / CARD).write_text(card_text if card_text.endswith("\n") else card_text + "\n", encoding="utf-8")
+        files = {relative: _sha256(staging / relative) for relative in _files(staging)}
+        (staging / MANIFEST).write_text(json.dumps({"name": folder.name, "files": files}, indent=2) + "\n")
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            folder.rename(old)
+            staging.rename(folder)
+            shutil.rmtree(old)
+        else:
+            staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    size = sum((folder / relative).stat().st_size for relative in files)
+    if size > MAX_BYTES:
+        warnings.warn(f"checkpoint {folder} is {size / 2**20:.1f} MB: the zoo keeps checkpoints under "
+                      f"{MAX_BYTES / 2**20:.0f} MB", stacklevel=2)
+    return folder
+
+
+def verify_checkpoint(folder):
+    """Checks every file against manifest.json; raises CorruptCheckpointError naming the first bad file.
+
+    Every listed file must exist with its sha256, and every other file must be listed (hidden files such as
+    the Hub's .gitattributes aside), so nothing unverified can reach the model. Returns the manifest.
+    """
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text())
+        files = manifest["files"]
+    except FileNotFoundError:
+        raise CorruptCheckpointError(f"{folder}: no {MANIFEST}: not a zoo checkpoint", MANIFEST) from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise CorruptCheckpointError(f"{folder}: unreadable {MANIFEST} ({error})", MANIFEST) from None
+    root = folder.resolve()
+    for relative, expected in files.items():
+        path = folder / relative
+        if Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise CorruptCheckpointError(f"{folder}: {MANIFEST} lists a path outside the folder: {relative!r}", relative)
+        if not path.is_file():
+            raise CorruptCheckpointError(f"{folder}: file {relative!r} is missing (listed in {MANIFEST})", relative)
+        actual = _sha256(path)
+        if actual != expected:
+            raise CorruptCheckpointError(
+                f"{folder}: file {relative!r} is corrupt: sha256 {actual}, {MANIFEST} says {expected}", relative
+            )
+    for relative in _files(root):
+        if relative != MANIFEST and relative not in files and not relative.startswith("."):
+            raise CorruptCheckpointError(f"{folder}: file {relative!r} is not listed in {MANIFEST}", relative)
+    return manifest
+
+
+def _import_zoo_classes():
+    """Registers the zoo's serializable classes (package "zoo") so Keras can rebuild the model."""
+    importlib.import_module("zoo.layers")
+    importlib.import_module("zoo.models")
+    try:  # optional: zoo.text (the tokenizers) may not be there yet
+        importlib.import_module("zoo.text")
+    except ModuleNotFoundError as error:
+        if not (error.name or "").startswith("zoo.text"):  # e.g. a missing third-party package: show it
+            raise
+
+
+def _repo_id(uri):
+    if not isinstance(uri, str) or not uri.startswith("hf://"):
+        raise ValueError(f"expected a Hub destination 'hf://org/name', got {uri!r}")
+    repo_id = uri[len("hf://"):].strip("/")
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise ValueError(f"expected a Hub repository 'hf://org/name', got {uri!r}")
+    return repo_id
+
+
+def checkpoint_folder(name_or_path, endpoint=None):
+    """The local folder of a registered name, a folder path, or `hf://org/name` (downloaded/cached)."""
+    spec = str(name_or_path)
+    if spec.startswith("hf://"):
+        from huggingface_hub import snapshot_download
+
+        from zoo import __version__
+
+        return Path(snapshot_download(_repo_id(spec), endpoint=endpoint, library_name="rnn-zoo",
+                                      library_version=__version__))
+    root = checkpoints_root()
+    if spec and Path(spec).name == spec and (root / spec / MANIFEST).is_file():
+        return root / spec
+    if Path(spec).is_dir():
+        return Path(spec)
+    names = list_models()
+    close = difflib.get_close_matches(spec, names, n=3, cutoff=0.5)
+    raise UnknownModelError(
+        f"unknown model {spec!r}: neither a registered name nor a checkpoint folder"
+        + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
+        + f" Registered models (in {root}): {', '.join(names) if names else 'none'}"
+    )
+
+
+def load(name_or_path, verify=True, compile=True, endpoint=None):
+    """Loads a checkpoint as a Keras model: a registered name (`list_models()`), a folder, or `hf://org/name`.
+
+    With `verify` (the default) every file is checked against manifest.json first. `endpoint` is another
+    Hub (default: $HF_ENDPOINT or huggingface.co). The result is an ordinary Keras model: call it, fit it.
+    """
+    folder = checkpoint_folder(name_or_path, endpoint=endpoint)
+    if verify:
+        verify_checkpoint(folder)
+    elif not (folder / "config.json").is_file():
+        raise CorruptCheckpointError(f"{folder}: no config.json: not a Keras model folder", "config.json")
+    _import_zoo_classes()
+    model = keras.saving.load_model(folder.resolve(), compile=False)
+    # Compiled after the weights load, from config.json's compile config: Keras' compile=True would first
+    # build a fresh optimizer, then warn that the checkpoint holds no optimizer state for it.
+    compile_config = json.loads((folder / "config.json").read_text()).get("compile_config")
+    if compile and compile_config:
+        model.compile_from_config(compile_config)
+    return model
+
+
+def model_card(name_or_path, endpoint=None):
+    """The text of a checkpoint's model card (README.md), or None if it has none."""
+    path = checkpoint_folder(name_or_path, endpoint=endpoint) / CARD
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def publish(model_or_name_or_path, destination, token=None, endpoint=None, card_text=None, private=None):
+    """Uploads a checkpoint folder (card and manifest included) to the Hub repository `hf://org/name`.
+
+    The source is a registered name, a checkpoint folder, or a built Keras model (then `card_text` is
+    required and it is saved with `save_checkpoint` first). The folder is verified before upload; the repo
+    is created if needed. Returns the repository URL (a str with `.repo_id`).
+    """
+    from huggingface_hub import HfApi
+
+    from zoo import __version__
+
+    repo_id = _repo_id(destination)
+    api = HfApi(endpoint=endpoint, token=token, library_name="rnn-zoo", library_version=__version__)
+    with tempfile.TemporaryDirectory() as scratch:
+        if isinstance(model_or_name_or_path, keras.Model):
+            if card_text is None:
+                raise ValueError("publish: a model object needs `card_text` (its model card) to become a checkpoint")
+            folder = save_checkpoint(model_or_name_or_path, Path(scratch) / repo_id.split("/")[1], card_text)
+        else:
+            folder = checkpoint_folder(model_or_name_or_path, endpoint=endpoint)
+        name = verify_checkpoint(folder)["name"]
+        url = api.create_repo(repo_id, exist_ok=True, private=private)
+        api.upload_folder(repo_id=url.repo_id, folder_path=folder,
+                          commit_message=f"Upload {name} (rnn-zoo {__version__} checkpoint)")
+    return url
