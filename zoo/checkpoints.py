@@ -212,7 +212,7 @@ def checkpoint_folder(name_or_path, endpoint=None):
     raise UnknownModelError(
         f"unknown model {spec!r}: neither a registered name nor a checkpoint folder"
         + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
-        + f" Registered models (in {root}): {', '.join(names) if names else 'none'}"
+        + f". Registered models (in {root}): {', '.join(names) if names else 'none'}"
     )
 
 

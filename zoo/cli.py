@@ -92,6 +92,10 @@ def generate_command(args):
     if not args.prompt:
         raise ValueError("the prompt is empty: give at least one character with --prompt")
     prompt_ids = tokenizer(tf.constant([args.prompt] * args.samples))
+    unknown = sorted({c for c in args.prompt if c not in set(tokenizer.get_vocabulary())})
+    if unknown:
+        print(f"warning: the prompt has characters outside {args.name}'s vocabulary, read as <unk>: "
+              f"{''.join(unknown)!r}", file=sys.stderr)
     ids = generate(
         model, prompt_ids, args.length, temperature=args.temperature, top_k=args.top_k,
         top_p=args.top_p, seed=args.seed, eos_id=3,

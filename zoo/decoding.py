@@ -36,7 +36,6 @@ top-k, top-p, seed and eos id are tensors.
 
 import functools
 import math
-import warnings
 import weakref
 
 import numpy as np
@@ -288,11 +287,7 @@ def _function(model, what, mode, jit_compile):
 
 
 def _call_with_model(body, model_ref, mode, *args):
-    with warnings.catch_warnings():
-        # `model.step` hands the cells the embedding of ids with Keras's mask attached; the
-        # cells ignore it (a step has no masked positions) and Keras warns at every trace.
-        warnings.filterwarnings("ignore", message=r".*does not support masking.*")
-        return body(model_ref(), mode, *args)
+    return body(model_ref(), mode, *args)
 
 
 def _reserved_mask(vocabulary_size):

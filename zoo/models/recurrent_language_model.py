@@ -85,7 +85,7 @@ class RecurrentLanguageModel(keras.Model):
 
     def step(self, ids, states):
         """One token per sequence: ids (B,) -> (logits (B, V), new states). Inference only."""
-        x = self.embedding(ids)  # (B, E)
+        x = tf.gather(self.embedding.embeddings, ids)  # (B, E); no Keras mask to hand the cells
         new_states, start = [], 0
         for layer in self.recurrent.stacked_layers:
             count = len(layer.state_size)
