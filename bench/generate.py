@@ -26,21 +26,12 @@ This is a benchmark, not a test: it asserts nothing and prints a markdown report
 """
 
 import argparse
-import datetime
-import os
-import shlex
-import statistics
 import sys
-import time
 from pathlib import Path
 
-# TF 2.21's C++ start-up and XLA lines ignore TF_CPP_MIN_LOG_LEVEL: send native writes to
-# fd 2 to /dev/null and keep Python's sys.stderr on the real one (TF_CPP_MIN_LOG_LEVEL=0 keeps all).
-if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") != "0":
-    sys.stderr.flush()
-    _real_stderr = os.dup(2)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-    sys.stderr = os.fdopen(_real_stderr, "w", buffering=1)
+import benchlib  # noqa: E402  (bench/ is the script's folder)
+
+benchlib.quiet_native_stderr()
 
 import numpy as np
 import keras
@@ -87,45 +78,13 @@ def parse_args():
     return args
 
 
-def configure_threads(threads):
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-        return threads
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def median_seconds(fn, repeats):
-    """One untimed call (tracing, XLA compilation), then the median of `repeats` timed calls."""
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def header_lines(threads):
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    return [
-        "# rnn-zoo generation benchmark",
-        "",
-        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- tensorflow {tf.__version__}, keras {keras.__version__}, numpy {np.__version__}, "
-        f"python {sys.version.split()[0]}",
-        f"- CPU: {cpu} ({os.cpu_count()} logical cores), threads: {threads}",
-        f"- command: `{shlex.join(getattr(sys, 'orig_argv', [sys.executable, *sys.argv]))}`",
-        "",
-    ]
+    return benchlib.header_lines("rnn-zoo generation benchmark", threads, f"tensorflow {tf.__version__}, keras {keras.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
 
 
 def main():
     args = parse_args()
-    threads = configure_threads(args.threads)
+    threads = benchlib.configure_tf_threads(tf, args.threads)
     # after the thread settings: TF's runtime must not have started yet
     from zoo import decoding
     from zoo.models import RecurrentLanguageModel
@@ -147,7 +106,7 @@ def main():
                 ids = function(model, prompt, args.length, temperature=1.0, seed=1, jit_compile=jit)
                 ids.numpy()  # wait for the result
 
-            rows.append((batch, label, median_seconds(run, args.repeats)))
+            rows.append((batch, label, benchlib.median_seconds(run, 1, args.repeats)))
 
     config = (f"model: LSTM, {args.layers} layers x {args.units} units, vocabulary {args.vocabulary}, "
               f"embedding {model.embedding_dim}, {model.count_params():,} parameters (random); "

@@ -21,21 +21,12 @@ This is a benchmark, not a test: it asserts nothing and prints a markdown report
 """
 
 import argparse
-import datetime
-import os
-import shlex
-import statistics
 import sys
-import time
 from pathlib import Path
 
-# TF 2.21's C++ start-up and XLA lines ignore TF_CPP_MIN_LOG_LEVEL: send native writes to
-# fd 2 to /dev/null and keep Python's sys.stderr on the real one (TF_CPP_MIN_LOG_LEVEL=0 keeps all).
-if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") != "0":
-    sys.stderr.flush()
-    _real_stderr = os.dup(2)
-    os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-    sys.stderr = os.fdopen(_real_stderr, "w", buffering=1)
+import benchlib  # noqa: E402  (bench/ is the script's folder)
+
+benchlib.quiet_native_stderr()
 
 import numpy as np
 
@@ -92,25 +83,13 @@ def parse_args():
 
 def configure_threads(threads):
     """Use the same thread count in TF and torch; return it."""
-    if threads:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    else:  # TF's default (0) uses every schedulable core
-        threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = benchlib.configure_tf_threads(tf, threads)
     torch.set_num_threads(threads)
     return threads
 
 
 def median_ms(fn, warmup, repeats):
-    """Median wall time of fn() in ms; fn must block until its result exists."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    return 1e3 * benchlib.median_seconds(fn, warmup, repeats)
 
 
 # ---------------------------------------------------------------- TF implementations
@@ -264,19 +243,7 @@ def ratio(a, b):
 
 
 def header_lines(threads):
-    cpu = "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            cpu = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), cpu)
-    return [
-        "# rnn-zoo layer benchmark",
-        "",
-        f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
-        f"- tensorflow {tf.__version__}, keras {keras.__version__}, torch {torch.__version__}",
-        f"- CPU: {cpu} ({os.cpu_count()} logical cores), threads: {threads}",
-        f"- command: `{shlex.join(getattr(sys, 'orig_argv', [sys.executable, *sys.argv]))}`",
-        "",
-    ]
+    return benchlib.header_lines("rnn-zoo layer benchmark", threads, f"tensorflow {tf.__version__}, keras {keras.__version__}, torch {torch.__version__}")
 
 
 def table_lines(results):

@@ -28,6 +28,7 @@ from zoo.models import RecurrentLanguageModel
 
 RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
 REPO = Path(__file__).resolve().parents[1]
+QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,13 +252,22 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     model = build_model(config, len(vocabulary) + len(RESERVED), tokenizer=CharTokenizer(vocabulary))
     model.set_weights(best.get_weights())
     _, validation_text = split(load_text(data_dir))
-    result = language_model_loss(model, encode(validation_text, vocabulary))
+    validation_ids = encode(validation_text, vocabulary)
+    result = language_model_loss(model, validation_ids)
+    # a fixed slice that the test suite re-evaluates against this card (tests/test_shipped_models.py)
+    check = language_model_loss(model, validation_ids[:QUALITY_CHECK_CHARACTERS])
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
     card = model_card(config, model, result, history, data_dir)
     folder = Path(checkpoints_dir) / config.name
-    save_checkpoint(model, folder, card, metadata={"recipe": "charlm_shakespeare", "config": dataclasses.asdict(config),
-                                                  "validation": result})
+    save_checkpoint(model, folder, card, metadata={
+        "recipe": "charlm_shakespeare",
+        "config": dataclasses.asdict(config),
+        "validation": result,
+        "quality_check": {"text": "tinyshakespeare/input.txt", "characters": [int(len(load_text(data_dir)) * 0.9),
+                                                                             QUALITY_CHECK_CHARACTERS],
+                          "nats": check["nats"]},
+    })
     print(f"{config.name}: validation {result['nats']:.4f} nats/char, {result['bits']:.4f} bits/char -> {folder}")
     return result
 

@@ -1,0 +1,63 @@
+"""The shipped checkpoints: they load by name, still score what their model card says on a fixed
+slice of their validation data, generate, and fine-tune with model.fit."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import zoo
+from zoo.checkpoints import checkpoint_folder
+from zoo.evaluation import language_model_loss
+
+DATA_DIR = Path(os.environ.get("ZOO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+SHIPPED = ["charlm-shakespeare-lstm"]
+
+
+def metadata(name):
+    return json.loads((checkpoint_folder(name) / "metadata.json").read_text())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_listed_and_verified(name):
+    assert name in zoo.list_models()
+    assert zoo.load(name).count_params() > 0
+
+
+@pytest.mark.skipif(not (DATA_DIR / "tinyshakespeare").exists(), reason="needs the shared data")
+@pytest.mark.parametrize("name", SHIPPED)
+def test_quality_on_a_fixed_slice_matches_the_card(name):
+    check = metadata(name)["quality_check"]
+    start, count = check["characters"]
+    text = (DATA_DIR / check["text"]).read_text(encoding="utf-8")[start : start + count]
+    model = zoo.load(name)
+    ids = model.tokenizer.tokenize_ragged(tf.constant([text]))[0].numpy()
+    assert language_model_loss(model, ids)["nats"] == pytest.approx(check["nats"], abs=1e-3)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_generates_from_the_vocabulary(name):
+    from zoo.decoding import generate
+
+    model = zoo.load(name)
+    ids = generate(model, model.tokenizer(tf.constant(["ROMEO:"])), 60, temperature=0.0)
+    text = model.tokenizer.detokenize(ids).numpy()[0].decode()
+    assert len(text) == 60 and set(text) <= set(model.tokenizer.get_vocabulary())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SHIPPED)
+def test_fine_tunes_on_new_text(name):
+    """A few hundred characters of new text: model.fit lowers the loss on them."""
+    text = ("The zoo keeps recurrent networks: each layer reads a sequence one step at a time, "
+            "and its state carries what it has read so far. ") * 3
+    model = zoo.load(name)
+    ids = model.tokenizer(tf.constant([text]))
+    x, y = ids[:, :-1], ids[:, 1:]
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=8, verbose=0)
+    after = model.evaluate(x, y, verbose=0)
+    assert after < 0.8 * before, (before, after)
