@@ -13,8 +13,8 @@ no Python runs per token. Every sampling choice lives in the graph:
                        next ~ Categorical(softmax(z)), stateless RNG, seed folded with t
 
 Prompts come as a right-padded (B, P) batch: each row's prompt is its non-zero prefix.
-With the embedding's `mask_zero`, the recurrent layers keep their states on the padded
-steps, so the final states of `encode` are those of each row's last real token; the first
+Under the padding mask that `encode` is given, the recurrent layers keep their states on
+the padded steps, so the final states of `encode` are those of each row's last real token; the first
 sampled token reads the logits at that position.
 
 `generate_stepwise` is the reference: the approach of TensorFlow's text-generation
@@ -330,7 +330,7 @@ def _filter_top_k_top_p(logits, top_k, top_p):
 
 def _prompt_logits(model, prompt):
     """Encodes the right-padded prompt: (next-token logits at each row's last real token, states)."""
-    logits, states = model.encode(prompt)  # (B, P, V)
+    logits, states = model.encode(prompt, mask=prompt != PAD_ID)  # (B, P, V)
     last = tf.reduce_sum(tf.cast(prompt != PAD_ID, tf.int32), axis=1) - 1  # (B,)
     return tf.gather(logits, last, axis=1, batch_dims=1), list(states)
 
