@@ -238,7 +238,7 @@ def validation_command(data_dir):
     """The shell command that writes the validation split (Tiny Shakespeare is ASCII: bytes = characters)."""
     text = load_text(data_dir)
     count = len(text) - int(len(text) * 0.9)
-    return f"tail -c {count} {Path(data_dir) / 'tinyshakespeare' / 'input.txt'} > shakespeare_validation.txt", count
+    return f'tail -c {count} "${{ZOO_DATA_DIR:-../shared/data}}/tinyshakespeare/input.txt" > shakespeare_validation.txt', count
 
 
 def package(config, data_dir, run_dir, checkpoints_dir):

@@ -30,7 +30,7 @@ def test_validation_command_reproduces_the_split(tmp_path):
     command, count = recipe.validation_command(DATA_DIR)
     assert count == 111_540
     _, validation = recipe.split(recipe.load_text(DATA_DIR))
-    os.system(command.replace("> shakespeare_validation.txt", f"> {tmp_path / 'v.txt'}"))
+    os.system(f"ZOO_DATA_DIR={DATA_DIR} " + command.replace("> shakespeare_validation.txt", f"> {tmp_path / 'v.txt'}"))
     assert (tmp_path / "v.txt").read_text() == validation
 
 
