@@ -6,9 +6,11 @@ validates (111,540). Models: embedding -> stacked zoo LSTM / GRU / Elman RNN -> 
     python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm            # train (resumes)
     python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm --max-minutes 5
 
-Training writes `runs/<model>/`: `backup/` (the exact state to resume from, every epoch),
-`best.keras` (best validation loss so far), `history.csv` (loss per epoch and validation loss
-against step and wall time, for docs/charlm_learning_curves.png), `vocabulary.json`.
+Training writes `runs/<model>/`: `backup/` (the state to resume from, every epoch),
+`best.keras` (best validation loss so far), `history.csv` (loss and validation loss per epoch,
+with step and training time), `vocabulary.json`. `--package` evaluates the best model and writes
+`checkpoints/<model>/` (the history goes into its metadata.json); `--plot` draws
+docs/charlm_learning_curves.png from the shipped models' histories.
 """
 
 import argparse
@@ -264,6 +266,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         "recipe": "charlm_shakespeare",
         "config": dataclasses.asdict(config),
         "validation": result,
+        "history": history,  # validation loss per epoch: docs/charlm_learning_curves.png
         "quality_check": {"text": "tinyshakespeare/input.txt", "characters": [int(len(load_text(data_dir)) * 0.9),
                                                                              QUALITY_CHECK_CHARACTERS],
                           "nats": check["nats"]},
@@ -318,30 +321,31 @@ validation loss stalls, the epoch with the best validation loss kept. {len(histo
 """
 
 
-def plot_learning_curves(run_root, output):
-    """Validation loss against training step and against minutes, one line per cell (Chung et al. 2014, fig. 2)."""
+def plot_learning_curves(output):
+    """Validation loss against training step and against minutes, one line per shipped cell
+    (Chung et al. 2014, fig. 2), from the training history in each checkpoint's metadata."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from zoo.checkpoints import checkpoint_folder, list_models
+
     figure, (by_step, by_time) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     plotted = []
     for config in CONFIGS.values():
-        path = Path(run_root) / config.name / "history.csv"
-        if not path.exists():
+        if config.name not in list_models():
             continue
-        with path.open() as f:
-            rows = list(csv.DictReader(f))
+        rows = json.loads((checkpoint_folder(config.name) / "metadata.json").read_text())["history"]
         label = f"{config.cell.upper()} {config.num_layers}x{config.units}"
         loss = [float(r["val_loss"]) for r in rows]
         by_step.plot([int(r["step"]) for r in rows], loss, marker="o", markersize=3, label=label)
         by_time.plot([float(r["train_seconds"]) / 60 for r in rows], loss, marker="o", markersize=3, label=label)
         plotted.append(config.name)
     if not plotted:
-        raise FileNotFoundError(f"no runs/<model>/history.csv under {run_root}: train first")
+        raise FileNotFoundError("no shipped charlm-shakespeare-* checkpoint: train and --package first")
     by_step.set(xlabel="training step (64 x 128 characters)", ylabel="validation loss (nats/char)",
-                title="Tiny Shakespeare, validation loss")
+                title="Tiny Shakespeare, validation loss (256-char windows)")
     by_time.set(xlabel="minutes of training on 2 CPU cores", title="... against wall time")
     for axes in (by_step, by_time):
         axes.grid(alpha=0.3)
@@ -362,12 +366,13 @@ def main(argv=None):
                         help="do not train: evaluate the run's best model and write checkpoints/<model>/")
     parser.add_argument("--checkpoints-dir", type=Path, default=REPO / "checkpoints")
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
-                        help="do not train: plot the validation curves of every run (docs/charlm_learning_curves.png)")
+                        help="do not train: plot the validation curves of the shipped models "
+                             "(docs/charlm_learning_curves.png)")
     args = parser.parse_args(argv)
     config = CONFIGS[args.model]
     run_dir = args.run_dir or REPO / "runs" / config.name
     if args.plot:
-        plot_learning_curves((args.run_dir or REPO / "runs" / config.name).parent, args.plot)
+        plot_learning_curves(args.plot)
     elif args.package:
         package(config, args.data_dir, run_dir, args.checkpoints_dir)
     else:
