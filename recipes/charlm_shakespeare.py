@@ -29,6 +29,7 @@ import tensorflow as tf
 from recipes.training import HistoryLog, TimeBudget, default_data_dir
 from zoo.models import RecurrentLanguageModel
 
+CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}  # the zoo layer of each cell (rnn: Elman)
 RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
 REPO = Path(__file__).resolve().parents[1]
 QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests
@@ -226,10 +227,13 @@ def model_card(config, model, result, history, data_dir):
     command, count = validation_command(data_dir)
     best = min(history, key=lambda row: float(row["val_loss"]))
     minutes = float(history[-1]["train_seconds"]) / 60
+    still_falling = best is history[-1] and len(history) < config.max_epochs
+    ending = (" Training ended at its time budget with the validation loss still falling: a longer run would "
+              "do better." if still_falling else "")
     return f"""# {config.name}
 
 A character-level language model of Shakespeare: embedding ({config.embedding_dim}) ->
-{config.num_layers} x zoo `{config.cell.upper()}` ({config.units} units, dropout {config.dropout} between
+{config.num_layers} x zoo `{CELL_NAMES[config.cell]}` ({config.units} units, dropout {config.dropout} between
 layers and before the softmax, {config.embedding_dropout} on the embeddings) -> softmax over
 {model.vocabulary_size} ids (65 characters + `<pad>`, `<unk>`, `<bos>`, `<eos>`).
 {model.count_params():,} parameters.
@@ -264,7 +268,7 @@ lose context at each window's start: {float(best['val_loss']):.4f} nats/char at 
 weight decay {config.weight_decay}, clipnorm {config.clipnorm}), batches of {config.batch_size} x
 {config.sequence_length} characters from a random offset each epoch, learning rate halved when the
 validation loss stalls, the epoch with the best validation loss kept. {len(history)} epochs
-({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU cores (AMD EPYC, TensorFlow 2.21).
+({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU cores (AMD EPYC, TensorFlow 2.21).{ending}
 """
 
 
@@ -284,7 +288,7 @@ def plot_learning_curves(output):
         if config.name not in list_models():
             continue
         rows = json.loads((checkpoint_folder(config.name) / "metadata.json").read_text())["history"]
-        label = f"{config.cell.upper()} {config.num_layers}x{config.units}"
+        label = f"{CELL_NAMES[config.cell]} {config.num_layers}x{config.units}"
         loss = [float(r["val_loss"]) for r in rows]
         by_step.plot([int(r["step"]) for r in rows], loss, marker="o", markersize=3, label=label)
         by_time.plot([float(r["train_seconds"]) / 60 for r in rows], loss, marker="o", markersize=3, label=label)

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.training import REPO, HistoryLog, TimeBudget, default_data_dir
+from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
 from zoo.text import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
@@ -222,17 +223,6 @@ def train(config, data_dir, run_dir, max_minutes):
 # --- evaluation and packaging -------------------------------------------------------------
 
 
-def bleu(hypotheses, references):
-    """sacreBLEU (cased, detokenized, 13a) and lowercased tokenized BLEU (13a tokens, lowercased),
-    the second comparable with tutorials that score lowercased tokens."""
-    import sacrebleu
-
-    cased = sacrebleu.corpus_bleu(hypotheses, [references])
-    lowercased = sacrebleu.corpus_bleu(hypotheses, [references], lowercase=True)
-    return {"sacrebleu": round(cased.score, 2), "signature": str(sacrebleu.BLEU().get_signature()),
-            "lowercased_bleu": round(lowercased.score, 2), "sentences": len(hypotheses)}
-
-
 def translate_file(model, sources, beam_size):
     from zoo.translation import translate
 
@@ -253,7 +243,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         start = time.perf_counter()
         hypotheses = translate_file(model, sources, config.beam_size)
         seconds[split] = time.perf_counter() - start
-        results[split] = bleu(hypotheses, references)
+        results[split] = corpus_bleu(hypotheses, references)
         print(f"{config.name} {split}: {results[split]} ({seconds[split]:.0f} s)")
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
@@ -264,7 +254,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         "bleu": results,
         "history": history,
         "quality_check": {"split": "test_2016_flickr", "sentences": QUALITY_CHECK_SENTENCES,
-                          **bleu(*_quality_check(model, config, data_dir))},
+                          **corpus_bleu(*_quality_check(model, config, data_dir))},
     })
     print(f"-> {folder}")
     return results

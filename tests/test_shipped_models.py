@@ -14,7 +14,7 @@ from zoo.checkpoints import checkpoint_folder
 from zoo.evaluation import language_model_loss
 
 DATA_DIR = Path(os.environ.get("ZOO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
-SHIPPED = ["charlm-shakespeare-lstm", "charlm-shakespeare-gru"]
+SHIPPED = ["charlm-shakespeare-lstm", "charlm-shakespeare-gru", "charlm-shakespeare-rnn"]
 
 
 def metadata(name):

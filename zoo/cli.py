@@ -57,7 +57,10 @@ def demo(args):
     return 0 if accuracy > 0.5 else 1
 
 
-RECIPES = {"charlm_shakespeare": "recipes.charlm_shakespeare"}
+RECIPES = {
+    "charlm_shakespeare": "recipes.charlm_shakespeare",
+    "multi30k_translation": "recipes.multi30k_translation",
+}
 
 
 def list_command(args):
@@ -108,7 +111,12 @@ def generate_command(args):
 
 
 def evaluate_command(args):
-    """Cross-entropy of a language model on a plain-text file (nats, bits, perplexity per character)."""
+    """Scores a model on a file: a language model on plain text (--text-file: nats, bits,
+    perplexity per character), a translator on a line-aligned pair (--src, --ref: BLEU)."""
+    if args.src or args.ref:
+        return _evaluate_translation(args)
+    if not args.text_file:
+        raise ValueError("give --text-file FILE (language models) or --src FILE --ref FILE (translators)")
     import numpy as np
     import tensorflow as tf
 
@@ -131,6 +139,83 @@ def evaluate_command(args):
     print(f"  perplexity {result['perplexity']:.3f}")
     if unknown > 0.01:
         print(f"warning: {unknown:.1%} of the characters are outside the model's vocabulary (scored as <unk>)")
+    return 0
+
+
+def _evaluate_translation(args):
+    import zoo
+    from zoo.evaluation import corpus_bleu
+    from zoo.translation import translate
+
+    if not (args.src and args.ref):
+        raise ValueError("translation needs both --src FILE and --ref FILE (line-aligned)")
+    sources, references = (_read_lines(path) for path in (args.src, args.ref))
+    if len(sources) != len(references):
+        raise ValueError(f"--src has {len(sources)} lines but --ref has {len(references)}: the files must be "
+                         f"line-aligned")
+    if not sources:
+        raise ValueError(f"{args.src} is empty: nothing to translate")
+    model = zoo.load(args.name)
+    _require(model, "decode_step", args.name, "a translation model (--src/--ref)")
+    empty = [i + 1 for i, line in enumerate(sources) if not line.strip()]
+    if empty:
+        raise ValueError(f"{args.src} has empty lines (line {', '.join(map(str, empty[:5]))}): nothing to translate "
+                         f"there")
+    start = time.perf_counter()
+    hypotheses = translate(model, sources, method=args.method, beam_size=args.beam_size)
+    seconds = time.perf_counter() - start
+    if args.output:
+        Path(args.output).write_text("\n".join(hypotheses) + "\n", encoding="utf-8")
+    scores = corpus_bleu(hypotheses, references)
+    search = f"beam {args.beam_size}" if args.method == "beam" else args.method
+    print(f"{args.name} on {args.src} ({len(sources):,} sentences, {search}, {seconds:.0f} s)")
+    print(f"  sacreBLEU                  {scores['sacrebleu']:.2f}   ({scores['signature']})")
+    print(f"  lowercased tokenized BLEU  {scores['lowercased_bleu']:.2f}")
+    return 0
+
+
+def _read_lines(path):
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _require(model, attribute, name, kind):
+    if not hasattr(model, attribute):
+        raise ValueError(f"{name} is a {type(model).__name__}, not {kind}")
+
+
+def translate_command(args):
+    """Translates a sentence with beam search; optionally draws the attention alignment."""
+    import numpy as np
+
+    import zoo
+    from zoo.translation import beam_search, greedy, translate
+
+    if not args.text.strip():
+        raise ValueError("the text is empty: give a sentence to translate")
+    model = zoo.load(args.name)
+    _require(model, "decode_step", args.name, "a translation model")
+    print(translate(model, [args.text], method=args.method, beam_size=args.beam_size)[0])
+    if args.plot_attention:
+        from zoo.plotting import plot_attention
+
+        source_ids = np.asarray(model.source_tokenizer([args.text]))[:, : model.max_source_length]
+        if args.method == "beam":
+            result = beam_search(model, source_ids, beam_size=args.beam_size)
+        else:
+            result = greedy(model, source_ids)
+        length = int(result.lengths[0])
+        source_pieces, target_pieces = (t.get_vocabulary() for t in (model.source_tokenizer, model.target_tokenizer))
+        plot_attention(
+            result.attention[0, :length, : source_ids.shape[1]],
+            [source_pieces[i] for i in source_ids[0]],
+            [target_pieces[i] for i in result.ids[0, :length]],
+            args.plot_attention,
+            title=f"{args.name}: {args.text}",
+        )
+        print(f"attention map -> {args.plot_attention}", file=sys.stderr)
     return 0
 
 
@@ -202,8 +287,19 @@ def build_parser():
     sub.add_argument("--samples", type=int, default=1, help="how many continuations, generated as one batch")
     sub = command("evaluate", evaluate_command)
     sub.add_argument("name")
-    sub.add_argument("--text-file", required=True)
+    sub.add_argument("--text-file", help="plain text, for a language model")
     sub.add_argument("--segment-length", type=int, default=1024)
+    sub.add_argument("--src", help="source sentences, one a line, for a translator")
+    sub.add_argument("--ref", help="reference translations, line-aligned with --src")
+    sub.add_argument("--method", choices=("beam", "greedy"), default="beam")
+    sub.add_argument("--beam-size", type=int, default=5)
+    sub.add_argument("--output", help="also write the translations to this file")
+    sub = command("translate", translate_command)
+    sub.add_argument("name")
+    sub.add_argument("text")
+    sub.add_argument("--method", choices=("beam", "greedy"), default="beam")
+    sub.add_argument("--beam-size", type=int, default=5)
+    sub.add_argument("--plot-attention", metavar="PNG", help="draw the attention alignment into this file")
     sub = command("train", train_command)
     sub.add_argument("recipe", help=", ".join(RECIPES))
     sub.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")

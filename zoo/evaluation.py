@@ -41,3 +41,25 @@ def language_model_loss(model, ids, segment_length=1024):
     tokens = len(ids) - 1
     nats = total / tokens
     return {"nats": nats, "bits": nats / math.log(2), "perplexity": math.exp(nats), "tokens": tokens}
+
+
+def corpus_bleu(hypotheses, references):
+    """BLEU of detokenized translations against one reference each, two ways:
+
+    - `sacrebleu`: sacreBLEU's default (cased, its 13a tokenizer), the number to report;
+    - `lowercased_bleu`: the same on lowercased text, comparable with tutorials that score
+      lowercased tokens.
+    """
+    import sacrebleu
+
+    if len(hypotheses) != len(references):
+        raise ValueError(f"corpus_bleu: {len(hypotheses)} hypotheses for {len(references)} references")
+    cased, lowercased = sacrebleu.BLEU(), sacrebleu.BLEU(lowercase=True)
+    cased_score = cased.corpus_score(hypotheses, [references])
+    return {
+        "sacrebleu": round(cased_score.score, 2),
+        "lowercased_bleu": round(lowercased.corpus_score(hypotheses, [references]).score, 2),
+        "signature": str(cased.get_signature()),
+        "sentences": len(hypotheses),
+    }
+

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from zoo import decoding
+from zoo import decoding, translation
 
 
 class _TextGenerator(tf.Module):
@@ -46,14 +46,59 @@ class _TextGenerator(tf.Module):
         return {"text": self.tokenizer.detokenize(generated[:, :length])[0]}
 
 
-def export_saved_model(model, directory):
-    """Writes a SavedModel with a `generate` signature: (prompt: string, length: int32,
-    temperature: float32 (0 = greedy), seed: int64) -> {"text": string}.
+class _Translator(tf.Module):
+    """translate(text) -> translation: subword tokenization, beam search and detokenization in-graph."""
 
-    Load it with `tf.saved_model.load(directory)` in a process with only TensorFlow (keep a
-    reference to the loaded object while calling it). Export on a CPU machine.
+    def __init__(self, model, beam_size=5, length_penalty=1.0):
+        super().__init__()
+        if getattr(model, "source_tokenizer", None) is None or getattr(model, "target_tokenizer", None) is None:
+            raise ValueError("export: the model has no tokenizers saved with it, so it cannot take text")
+        self.model = model
+        self.source_tokenizer = model.source_tokenizer
+        self.target_tokenizer = model.target_tokenizer
+        self.beam_size = beam_size
+        self.length_penalty = length_penalty
+
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="texts")])
+    def translate_batch(self, texts):
+        ids = self.source_tokenizer(texts)[:, : self.model.max_source_length]  # (B, S), truncated
+        lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,)
+        check = tf.debugging.assert_positive(lengths, message="translate: a source text is empty")
+        with tf.control_dependencies([check]):
+            limits = 2 * lengths + 10  # the default of zoo.translation
+        k = self.beam_size
+        outputs, log_prob, out_lengths, _ = translation._beam_loop(self.model, k, ids, limits, tf.reduce_max(limits))
+        score = log_prob / tf.cast(tf.maximum(out_lengths, 1), tf.float32) ** self.length_penalty  # (B K,)
+        best = tf.argmax(tf.reshape(score, (-1, k)), axis=1, output_type=tf.int32)  # (B,)
+        chosen = tf.gather(outputs, best + k * tf.range(tf.shape(best)[0]))  # (B, C)
+        return {"translations": self.target_tokenizer.detokenize(chosen)}
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="text")])
+    def translate(self, text):
+        return {"translation": self.translate_batch(text[None])["translations"][0]}
+
+
+def export_saved_model(model, directory, beam_size=5):
+    """Writes a SavedModel that serves `model` on text, for plain `tf.saved_model.load`:
+
+    - a language model: a `generate` signature, (prompt: string, length: int32,
+      temperature: float32 (0 = greedy), seed: int64) -> {"text": string};
+    - a translator (`EncoderDecoder`): `translate` (text: string) -> {"translation": string}
+      and `translate_batch` (texts: (B,) string) -> {"translations": (B,) string}, beam
+      search of `beam_size` inside; sources longer than the model's max_source_length
+      subwords are truncated.
+
+    Load it in a process with only TensorFlow and tensorflow_text (keep a reference to the
+    loaded object while calling it). Export on a CPU machine.
     """
-    decoding._ensure_built(model)
-    module = _TextGenerator(model)
-    tf.saved_model.save(module, str(directory), signatures={"generate": module.generate})
+    if hasattr(model, "decode_step"):
+        if not model.built:
+            model.build()
+        module = _Translator(model, beam_size=beam_size)
+        signatures = {"translate": module.translate, "translate_batch": module.translate_batch}
+    else:
+        decoding._ensure_built(model)
+        module = _TextGenerator(model)
+        signatures = {"generate": module.generate}
+    tf.saved_model.save(module, str(directory), signatures=signatures)
     return directory

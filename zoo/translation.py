@@ -236,7 +236,8 @@ def translate(
         sentences: list of non-empty str.
         method: "beam" (`beam_search`), "greedy" or "sample"; the arguments of that method
             (beam_size, length_penalty; temperature, top_k, top_p, seed; max_length,
-            jit_compile) are passed on.
+            jit_compile) are passed on. With "sample", chunk c (of the sentences sorted by
+            length) is sampled with seed + c * batch_size.
         batch_size: sentences per decoder call. Sentences are decoded in order of length
             (less padding); the result keeps the input order.
         return_attention: also return the attention of each translation.
@@ -312,7 +313,8 @@ def translate(
             out = greedy(model, source, max_length=max_length, jit_compile=jit_compile)
         else:
             out = sample(model, source, temperature=temperature, top_k=top_k, top_p=top_p,
-                         seed=None if seed is None else seed + start, max_length=max_length,
+                         seed=None if seed is None else seed + start,  # one seed per chunk
+                         max_length=max_length,
                          jit_compile=jit_compile)
         texts = target_tokenizer.detokenize(tf.constant(out.ids))
         texts = [t.decode("utf-8", errors="replace") if isinstance(t, bytes) else str(t) for t in np.asarray(texts)]
@@ -403,9 +405,7 @@ def _check_source(name, source_ids, vocabulary_size, max_source_length):
                 f"{name}: source row(s) {too_long[:10].tolist()} have more than the model's max_source_length "
                 f"{max_source_length} ids (translate() truncates them; here truncate them yourself)"
             )
-    # drop all-pad columns at the end: they change nothing but the cost
-    width = int(real.sum(axis=1).max())
-    return source[:, :width].astype(np.int32)
+    return source.astype(np.int32)
 
 
 def _beam_arguments(model, beam_size, length_penalty, return_all):

@@ -37,6 +37,8 @@ class AttentionDecoder(keras.layers.Layer):
         memory: (B, S, M), the encoder states.
         initial_state: list of (B, S_i), the cell's states (e.g. from a bridge).
         memory_mask: (B, S) bool, False at padded source positions.
+        keys: optional (B, S, K), the attention's keys of `memory` if already computed
+            (`attend_to`); with them, `memory_mask` must be given too.
     returns (outputs (B, T, H), contexts (B, T, M), weights (B, T, S), final states).
     """
 
@@ -79,6 +81,7 @@ class AttentionDecoder(keras.layers.Layer):
 
     def project_targets(self, targets):
         """The hoisted part of z_x: y W_y + b for every step, (..., E) -> (..., G)."""
+        targets = tf.convert_to_tensor(targets)
         kernel = self.cell.kernel[: self.embedding_dim]
         projected = tf.tensordot(targets, kernel, axes=1) if targets.shape.rank > 2 else tf.matmul(targets, kernel)
         bias = self.cell.input_bias()
@@ -116,9 +119,9 @@ class AttentionDecoder(keras.layers.Layer):
 
     # --- the teacher-forced loop ------------------------------------------------------------
 
-    def call(self, targets, memory, initial_state, memory_mask=None):
+    def call(self, targets, memory, initial_state, memory_mask=None, keys=None):
         checks.check_sequence_input(self, targets, self.embedding_dim)
-        source = self.attend_to(memory, memory_mask)
+        source = self.attend_to(memory, memory_mask) if keys is None else SourceMemory(memory, keys, memory_mask)
         projected = tf.transpose(self.project_targets(targets), (1, 0, 2))  # (T, B, G)
         state_weights = self._state_weights()
         steps = tf.shape(projected)[0]
@@ -136,7 +139,7 @@ class AttentionDecoder(keras.layers.Layer):
         outputs, contexts, weights = (tf.transpose(a.stack(), (1, 0, 2)) for a in arrays)  # batch-major
         return outputs, contexts, weights, final_states
 
-    def compute_output_spec(self, targets, memory, initial_state, memory_mask=None):
+    def compute_output_spec(self, targets, memory, initial_state, memory_mask=None, keys=None):
         batch, steps = targets.shape[:2]
         return (
             keras.KerasTensor((batch, steps, self.cell.units), dtype=self.compute_dtype),

@@ -36,11 +36,12 @@ class EncoderDecoder(keras.Model):
         embedding_dim: E, of both embeddings.
         encoder_units: U per direction; encoder_layers: L.
         decoder_units: H.
-        attention: "bahdanau" (additive) or "luong" (general); attention_units: A.
+        attention: "bahdanau" (additive) or "luong" (general); attention_units: A (Bahdanau only).
         readout_dim: R; with `tie_embeddings`, R must equal E.
         dropout: on embeddings, between encoder layers, and on r_t.
         source_tokenizer, target_tokenizer: optional text layers (saved with the model).
-        max_source_length: sources longer than this (in ids) are refused by `zoo.translation`.
+        max_source_length: the longest source (in ids) `zoo.translation` decodes: its id-level
+            functions refuse longer ones, `translate` truncates them with a warning.
     """
 
     def __init__(
@@ -154,7 +155,9 @@ class EncoderDecoder(keras.Model):
     def _teacher_forced(self, source_ids, target_in_ids, training):
         source, states = self.encode(source_ids, training=training)
         embedded = self.embedding_drop(self.target_embedding(target_in_ids), training=training)  # (B, T, E)
-        outputs, contexts, weights, _ = self.decoder(embedded, source.memory, states, memory_mask=source.mask)
+        outputs, contexts, weights, _ = self.decoder(
+            embedded, source.memory, states, memory_mask=source.mask, keys=source.keys
+        )
         return self._logits(outputs, embedded, contexts, training=training), weights
 
     def call(self, inputs, training=False):
