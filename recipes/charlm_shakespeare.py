@@ -13,25 +13,21 @@ with step and training time), `vocabulary.json`. `--package` evaluates the best 
 docs/charlm_learning_curves.png from the shipped models' histories.
 """
 
-import argparse
 import csv
 import dataclasses
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import HistoryLog, TimeBudget, default_data_dir
+from recipes.training import argument_parser, callbacks, run_dir_of
 from zoo.models import RecurrentLanguageModel
 
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}  # the zoo layer of each cell (rnn: Elman)
 RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
-REPO = Path(__file__).resolve().parents[1]
 QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests
 
 
@@ -154,14 +150,7 @@ def train(config, data_dir, run_dir, max_minutes):
         steps_per_epoch=steps_per_epoch,
         epochs=config.max_epochs,
         validation_data=validation_windows(validation_ids, config),
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-            HistoryLog(run_dir / "history.csv", steps_per_epoch),
-            TimeBudget(max_minutes),
-        ],
+        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes),
         verbose=2,
     )
     best = min(history.history["val_loss"]) if history.history.get("val_loss") else float("nan")
@@ -308,20 +297,13 @@ def plot_learning_curves(output):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=sorted(CONFIGS), default="charlm-shakespeare-lstm")
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
-    parser.add_argument("--max-minutes", type=float, default=85.0, help="stop before this much training time")
-    parser.add_argument("--package", action="store_true",
-                        help="do not train: evaluate the run's best model and write checkpoints/<model>/")
-    parser.add_argument("--checkpoints-dir", type=Path, default=REPO / "checkpoints")
+    parser = argument_parser(__doc__.split("\n")[0], CONFIGS, "charlm-shakespeare-lstm", 85.0)
     parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
                         help="do not train: plot the validation curves of the shipped models "
                              "(docs/charlm_learning_curves.png)")
     args = parser.parse_args(argv)
     config = CONFIGS[args.model]
-    run_dir = args.run_dir or REPO / "runs" / config.name
+    run_dir = run_dir_of(args, config)
     if args.plot:
         plot_learning_curves(args.plot)
     elif args.package:

@@ -13,7 +13,6 @@ Training writes `runs/<model>/`: `tokenizers.json`, `backup/` (resume state, eve
 the test split is read only by `--package`, for the model card.
 """
 
-import argparse
 import csv
 import dataclasses
 import json
@@ -24,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import REPO, HistoryLog, TimeBudget, default_data_dir
+from recipes.training import argument_parser, callbacks, run_dir_of
 from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -207,14 +206,7 @@ def train(config, data_dir, run_dir, max_minutes):
         steps_per_epoch=steps_per_epoch,
         epochs=config.max_epochs,
         validation_data=as_dataset(validation),
-        callbacks=[
-            keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-            keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
-            HistoryLog(run_dir / "history.csv", steps_per_epoch),
-            TimeBudget(max_minutes),
-        ],
+        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes),
         verbose=2,
     )
     return history
@@ -226,7 +218,7 @@ def train(config, data_dir, run_dir, max_minutes):
 def translate_file(model, sources, beam_size):
     from zoo.translation import translate
 
-    return translate(model, sources, method="beam", beam_size=beam_size)
+    return translate(model, sources, method="beam", beam_size=beam_size, progress=True)
 
 
 def package(config, data_dir, run_dir, checkpoints_dir):
@@ -317,17 +309,9 @@ stalls, the epoch with the best validation loss kept. {len(history)} epochs ({in
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", choices=sorted(CONFIGS), default="nmt-multi30k-de-en")
-    parser.add_argument("--data-dir", type=Path, default=default_data_dir())
-    parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
-    parser.add_argument("--max-minutes", type=float, default=110.0, help="stop before this much training time")
-    parser.add_argument("--package", action="store_true",
-                        help="do not train: evaluate the run's best model and write checkpoints/<model>/")
-    parser.add_argument("--checkpoints-dir", type=Path, default=REPO / "checkpoints")
-    args = parser.parse_args(argv)
+    args = argument_parser(__doc__.split("\n")[0], CONFIGS, "nmt-multi30k-de-en", 110.0).parse_args(argv)
     config = CONFIGS[args.model]
-    run_dir = args.run_dir or REPO / "runs" / config.name
+    run_dir = run_dir_of(args, config)
     if args.package:
         package(config, args.data_dir, run_dir, args.checkpoints_dir)
     else:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo import cli
+from cli_helpers import run, run_error
 from zoo.checkpoints import save_checkpoint
 from zoo.models import RecurrentLanguageModel
 from zoo.text import CharTokenizer
@@ -27,19 +27,6 @@ def checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints") / "tiny-charlm"
     save_checkpoint(model, folder, "# tiny-charlm\n\nA test model.\n")
     return folder
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_error(capsys, *argv):
-    with pytest.raises(SystemExit) as raised:
-        cli.main([str(a) for a in argv])
-    assert raised.value.code == 2
-    return capsys.readouterr().err
 
 
 def test_generate_greedy_is_repeatable_and_continues_the_prompt(checkpoint, capsys):

@@ -1,5 +1,5 @@
 """The shipped checkpoints: they load by name, still score what their model card says on a fixed
-slice of their validation data, generate, and fine-tune with model.fit."""
+slice of their data, generate (or translate), and fine-tune with model.fit."""
 
 import json
 import os
@@ -61,3 +61,39 @@ def test_fine_tunes_on_new_text(name):
     model.fit(x, y, epochs=8, verbose=0)
     after = model.evaluate(x, y, verbose=0)
     assert after < 0.8 * before, (before, after)
+
+
+# --- translators -------------------------------------------------------------------------
+
+TRANSLATORS = [name for name in ("nmt-multi30k-de-en", "nmt-multi30k-en-de") if name in zoo.list_models()]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (DATA_DIR / "multi30k").exists(), reason="needs the shared data")
+@pytest.mark.parametrize("name", TRANSLATORS)
+def test_translator_bleu_on_a_fixed_slice_matches_the_card(name):
+    """Beam search over the first test sentences gives the BLEU recorded when the model shipped."""
+    from zoo.evaluation import corpus_bleu
+    from zoo.translation import translate
+
+    meta = metadata(name)
+    check, config = meta["quality_check"], meta["config"]
+    sources, references = (multi30k_lines(check["split"], config[side], check["sentences"])
+                           for side in ("source", "target"))
+    hypotheses = translate(zoo.load(name), sources, beam_size=config["beam_size"])
+    assert corpus_bleu(hypotheses, references)["sacrebleu"] == pytest.approx(check["sacrebleu"], abs=0.2)
+
+
+def multi30k_lines(split, language, count):
+    return (DATA_DIR / "multi30k" / f"{split}.{language}").read_text(encoding="utf-8").splitlines()[:count]
+
+
+@pytest.mark.parametrize("name", TRANSLATORS)
+def test_translator_covers_unknown_words_with_subwords(name):
+    """Words never seen in training (and odd characters) still translate, with no <unk> out."""
+    from zoo.translation import beam_search
+
+    model = zoo.load(name)
+    source = model.source_tokenizer(["Zyxwvu Qbrtzlplatz™ 42"])
+    result = beam_search(model, source, beam_size=3)
+    assert result.lengths[0] > 0 and not np.isin(result.ids, [1, 2]).any()  # no <unk>, no <bos>

@@ -89,6 +89,9 @@ def test_detokenize_reserved_ids():
     assert tokenizer.detokenize(np.array([4, 5, 3, 4])).numpy() == b"ab"  # one row -> a scalar
     with pytest.raises(ValueError, match="integer ids"):
         tokenizer.detokenize(tf.constant([[0.5]]))
+    # ids outside the vocabulary are <unk>, also int64 ones that int32 would wrap onto real ids
+    beyond = tf.constant([[2**32 + 4, 5, 2**32 + 3, -1, 4]], "int64")
+    assert tokenizer.detokenize(beyond).numpy().tolist() == ["\ufffdb\ufffd\ufffda".encode()]
 
 
 def test_inside_tf_function():
@@ -200,3 +203,16 @@ def test_non_string_inputs():
         tokenizer.tokenize_ragged(tf.constant([3]))
     with pytest.raises(ValueError, match="expects strings"):
         tokenizer(keras.Input(shape=(4,), dtype="int32"))
+
+
+def test_messages_name_the_subclass():
+    class Letters(CharTokenizer):
+        pass
+
+    tokenizer = Letters(TINY, name="letters")
+    with pytest.raises(ValueError, match="Layer 'letters' \\(Letters\\) expects strings"):
+        tokenizer([1, 2])
+    with pytest.raises(ValueError, match="Layer 'letters' \\(Letters\\).detokenize expects integer ids"):
+        tokenizer.detokenize(tf.constant([[0.5]]))
+    with pytest.raises(ValueError, match="Layer 'bad' \\(Letters\\): `vocabulary` is empty"):
+        Letters([], name="bad")

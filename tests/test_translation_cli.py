@@ -8,8 +8,8 @@ import keras
 import numpy as np
 import pytest
 
+from cli_helpers import run, run_error
 from recipes import multi30k_translation as recipe
-from zoo import cli
 from zoo.checkpoints import save_checkpoint
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -35,19 +35,6 @@ def checkpoint(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints") / "tiny-nmt"
     save_checkpoint(model, folder, "# tiny-nmt\n\nA test translator.\n")
     return folder
-
-
-def run(capsys, *argv):
-    code = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def run_error(capsys, *argv):
-    with pytest.raises(SystemExit) as raised:
-        cli.main([str(a) for a in argv])
-    assert raised.value.code == 2
-    return capsys.readouterr().err
 
 
 def test_bucketed_batches_hold_every_pair_once_with_bos_and_eos():

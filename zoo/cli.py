@@ -162,7 +162,7 @@ def _evaluate_translation(args):
         raise ValueError(f"{args.src} has empty lines (line {', '.join(map(str, empty[:5]))}): nothing to translate "
                          f"there")
     start = time.perf_counter()
-    hypotheses = translate(model, sources, method=args.method, beam_size=args.beam_size)
+    hypotheses = translate(model, sources, method=args.method, beam_size=args.beam_size, progress=True)
     seconds = time.perf_counter() - start
     if args.output:
         Path(args.output).write_text("\n".join(hypotheses) + "\n", encoding="utf-8")

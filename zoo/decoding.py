@@ -41,6 +41,8 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from zoo.checks import integer_argument, real_argument, right_padded_ids
+
 PAD_ID, UNK_ID, BOS_ID = 0, 1, 2
 RESERVED_IDS = (PAD_ID, UNK_ID, BOS_ID)  # never sampled
 
@@ -152,26 +154,26 @@ def _prepare(model, prompt_ids, length, temperature, top_k, top_p, seed, eos_id)
             f"generate: the model's vocabulary ({vocabulary_size} ids) has no id to sample besides the "
             f"reserved {list(RESERVED_IDS)}"
         )
-    length = _integer("length", length)
+    length = integer_argument("generate", "length", length)
     if length < 0:
         raise ValueError(f"generate: `length` must be >= 0, got {length}")
-    temperature = _real("temperature", temperature)
+    temperature = real_argument("generate", "temperature", temperature, allow_bool=True)
     if not temperature >= 0.0 or math.isinf(temperature):
         raise ValueError(f"generate: `temperature` must be finite and >= 0 (0: greedy), got {temperature}")
-    top_k = _integer("top_k", top_k)
+    top_k = integer_argument("generate", "top_k", top_k)
     if top_k < 0:
         raise ValueError(f"generate: `top_k` must be >= 0 (0: no top-k filter), got {top_k}")
-    top_p = _real("top_p", top_p)
+    top_p = real_argument("generate", "top_p", top_p, allow_bool=True)
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"generate: `top_p` must be in (0, 1] (1: no nucleus filter), got {top_p}")
     if eos_id is not None:
-        eos_id = _integer("eos_id", eos_id)
+        eos_id = integer_argument("generate", "eos_id", eos_id)
         if not 0 <= eos_id < vocabulary_size or eos_id in RESERVED_IDS:
             raise ValueError(
                 f"generate: `eos_id` must be an id of the vocabulary (< {vocabulary_size}) other than the "
                 f"reserved {list(RESERVED_IDS)}; got {eos_id}"
             )
-    prompt = _check_prompt(prompt_ids, vocabulary_size)
+    prompt = right_padded_ids("generate", "prompt_ids", prompt_ids, vocabulary_size, "prompt", "token")
     _ensure_built(model)
 
     if temperature == 0.0:
@@ -183,7 +185,7 @@ def _prepare(model, prompt_ids, length, temperature, top_k, top_p, seed, eos_id)
     if seed is None:
         seed_tensor = tf.random.uniform((2,), maxval=tf.int64.max, dtype=tf.int64)
     else:
-        seed = _integer("seed", seed)
+        seed = integer_argument("generate", "seed", seed)
         if not -(2**63) <= seed < 2**63:
             raise ValueError(f"generate: `seed` must fit in 64 bits, got {seed}")
         seed_tensor = tf.constant([seed, 0], tf.int64)
@@ -195,54 +197,6 @@ def _prepare(model, prompt_ids, length, temperature, top_k, top_p, seed, eos_id)
         tf.constant(-1 if eos_id is None else eos_id, tf.int32),
     )
     return {"prompt": prompt, "length": length, "mode": mode, "sampling": sampling}
-
-
-def _integer(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if not (hasattr(value, "shape") and tuple(value.shape) == () and np.asarray(value).dtype.kind in "iu"):
-            raise ValueError(f"generate: `{name}` must be an integer, got {value!r}")
-    return int(value)
-
-
-def _real(name, value):
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"generate: `{name}` must be a number, got {value!r}") from None
-
-
-def _check_prompt(prompt_ids, vocabulary_size):
-    if isinstance(prompt_ids, tf.RaggedTensor):
-        prompt_ids = prompt_ids.to_tensor(PAD_ID)
-    prompt = np.asarray(prompt_ids)
-    if prompt.dtype.kind not in "iu":
-        raise ValueError(f"generate: `prompt_ids` must be integer ids, got dtype {prompt.dtype}")
-    if prompt.ndim != 2:
-        raise ValueError(
-            f"generate: `prompt_ids` must have shape (batch, prompt_length), right-padded with {PAD_ID}; "
-            f"got shape {prompt.shape}"
-        )
-    if prompt.shape[0] == 0:
-        raise ValueError("generate: `prompt_ids` holds no prompt (batch size 0)")
-    if prompt.shape[1] == 0 or np.any(prompt[:, 0] == PAD_ID):
-        rows = np.arange(prompt.shape[0]) if prompt.shape[1] == 0 else np.flatnonzero(prompt[:, 0] == PAD_ID)
-        raise ValueError(
-            f"generate: empty prompt in row(s) {rows[:10].tolist()}: every row needs at least one "
-            f"non-pad token (prompts are right-padded with {PAD_ID})"
-        )
-    if prompt.min() < 0 or prompt.max() >= vocabulary_size:
-        raise ValueError(
-            f"generate: `prompt_ids` must be ids in [0, {vocabulary_size}), got values in "
-            f"[{prompt.min()}, {prompt.max()}]"
-        )
-    real = prompt != PAD_ID
-    not_right_padded = np.flatnonzero(np.any(real[:, 1:] & ~real[:, :-1], axis=1))
-    if not_right_padded.size:
-        raise ValueError(
-            f"generate: prompt row(s) {not_right_padded[:10].tolist()} have tokens after a pad {PAD_ID}: "
-            "prompts must be right-padded (each row's prompt is its non-zero prefix)"
-        )
-    return prompt.astype(np.int32)
 
 
 def _ensure_built(model):
@@ -265,21 +219,32 @@ def _pad_columns(prompt, width):
 def _function(model, what, mode, jit_compile):
     """One tf.function per model, piece, sampling mode and compile mode (no retracing for
     new lengths, temperatures, top-k, top-p, seeds or eos ids: they are tensors)."""
-    functions = _FUNCTIONS.setdefault(model, {})
+
+    def make():
+        body = {"loop": _loop, "first": _first, "step": _step}[what]
+        if what == "loop":
+            return body, _SIGNATURE
+        if what == "first":
+            return body, (_SIGNATURE[0], *_SIGNATURE[3:])
+        states = [tf.TensorSpec((None, size), tf.float32) for size in model.recurrent.state_size]
+        return body, (
+            tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.bool), states,
+            tf.TensorSpec((), tf.int32), *_SIGNATURE[3:],
+        )
+
+    return _cached_function(_FUNCTIONS, model, what, mode, jit_compile, make)
+
+
+def _cached_function(cache, model, what, mode, jit_compile, make):
+    """The tf.function `cache[model][(what, mode, jit_compile)]`, made on first use from
+    `make() -> (body, input_signature)`: it calls `body(model, mode, *args)`. `cache` is a
+    WeakKeyDictionary and the function reaches the model through a weak reference, so a cached
+    function does not keep its model alive. (zoo.translation caches its pieces the same way.)"""
+    functions = cache.setdefault(model, {})
     key = (what, mode, jit_compile)
     if key not in functions:
-        body = {"loop": _loop, "first": _first, "step": _step}[what]
+        body, signature = make()
         python_function = functools.partial(_call_with_model, body, weakref.ref(model), mode)
-        if what == "loop":
-            signature = _SIGNATURE
-        elif what == "first":
-            signature = (_SIGNATURE[0], *_SIGNATURE[3:])
-        else:
-            states = [tf.TensorSpec((None, size), tf.float32) for size in model.recurrent.state_size]
-            signature = (
-                tf.TensorSpec((None,), tf.int32), tf.TensorSpec((None,), tf.bool), states,
-                tf.TensorSpec((), tf.int32), *_SIGNATURE[3:],
-            )
         functions[key] = tf.function(
             python_function, input_signature=signature, jit_compile=jit_compile, autograph=False, reduce_retracing=True
         )

@@ -59,15 +59,16 @@ tf.functions are cached per model (weakly), method, beam size and compile mode.
 """
 
 import collections
-import functools
 import math
 import warnings
 import weakref
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.decoding import XLA_DEFAULT, _bucket, _reserved_mask, _sample
+from zoo.checks import integer_argument, real_argument, right_padded_ids
+from zoo.decoding import XLA_DEFAULT, _bucket, _cached_function, _reserved_mask, _sample
 from zoo.layers.attention_decoder import SourceMemory
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -126,17 +127,17 @@ def sample(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=None, ma
     the sampled outputs (at temperature 1, unfiltered).
     """
     run = _prepare("sample", model, source_ids, max_length, jit_compile)
-    temperature = _real("sample", "temperature", temperature)
+    temperature = real_argument("sample", "temperature", temperature)
     if not temperature >= 0.0 or math.isinf(temperature):
         raise ValueError(f"sample: `temperature` must be finite and >= 0 (0: greedy), got {temperature}")
-    top_k = _integer("sample", "top_k", top_k)
+    top_k = integer_argument("sample", "top_k", top_k)
     if top_k < 0:
         raise ValueError(f"sample: `top_k` must be >= 0 (0: no top-k filter), got {top_k}")
-    top_p = _real("sample", "top_p", top_p)
+    top_p = real_argument("sample", "top_p", top_p)
     if not 0.0 < top_p <= 1.0:
         raise ValueError(f"sample: `top_p` must be in (0, 1] (1: no nucleus filter), got {top_p}")
     if seed is not None:
-        seed = _integer("sample", "seed", seed)
+        seed = integer_argument("sample", "seed", seed)
         if not -(2**63) <= seed < 2**63:
             raise ValueError(f"sample: `seed` must fit in 64 bits, got {seed}")
     if temperature == 0.0:
@@ -228,6 +229,7 @@ def translate(
     batch_size=BATCH_SIZE,
     return_attention=False,
     jit_compile=None,
+    progress=False,
 ):
     """Translates a list of strings with `model.source_tokenizer` / `model.target_tokenizer`.
 
@@ -241,6 +243,7 @@ def translate(
         batch_size: sentences per decoder call. Sentences are decoded in order of length
             (less padding); the result keeps the input order.
         return_attention: also return the attention of each translation.
+        progress: show a progress bar (sentences done) on stdout.
 
     A sentence of more than `model.max_source_length` source ids is truncated to that many,
     with a warning naming the sentence and both lengths. An empty or whitespace-only sentence
@@ -273,7 +276,7 @@ def translate(
             raise ValueError(f"translate: sentence {i} is a {type(sentence).__name__}, not a str")
         if not sentence.strip():
             raise ValueError(f"translate: sentence {i} is empty or whitespace only ({sentence!r})")
-    batch_size = _integer("translate", "batch_size", batch_size)
+    batch_size = integer_argument("translate", "batch_size", batch_size)
     if batch_size < 1:
         raise ValueError(f"translate: `batch_size` must be >= 1, got {batch_size}")
     if not sentences:
@@ -300,6 +303,7 @@ def translate(
 
     order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
     results = [None] * len(rows)
+    bar = keras.utils.Progbar(len(rows), unit_name="sentence") if progress else None
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         width = max(len(rows[i]) for i in chunk)
@@ -324,6 +328,8 @@ def translate(
                 results[i] = (texts[r], attention)
             else:
                 results[i] = texts[r]
+        if bar is not None:
+            bar.add(len(chunk))
     return results
 
 
@@ -348,7 +354,7 @@ def _prepare(name, model, source_ids, max_length, jit_compile, bucket=True):
     if max_length is None:
         limits = 2 * source_lengths + 10
     else:
-        max_length = _integer(name, "max_length", max_length)
+        max_length = integer_argument(name, "max_length", max_length)
         if max_length < 1:
             raise ValueError(f"{name}: `max_length` must be >= 1 (output tokens, eos included), got {max_length}")
         limits = np.full(source.shape[0], max_length)
@@ -368,36 +374,8 @@ def _prepare(name, model, source_ids, max_length, jit_compile, bucket=True):
 
 
 def _check_source(name, source_ids, vocabulary_size, max_source_length):
-    if isinstance(source_ids, tf.RaggedTensor):
-        source_ids = source_ids.to_tensor(PAD_ID)
-    source = np.asarray(source_ids)
-    if source.dtype.kind not in "iu":
-        raise ValueError(f"{name}: `source_ids` must be integer ids, got dtype {source.dtype}")
-    if source.ndim != 2:
-        raise ValueError(
-            f"{name}: `source_ids` must have shape (batch, source_length), right-padded with {PAD_ID}; "
-            f"got shape {source.shape}"
-        )
-    if source.shape[0] == 0:
-        raise ValueError(f"{name}: `source_ids` holds no source (batch size 0)")
-    if source.shape[1] == 0 or np.any(source[:, 0] == PAD_ID):
-        rows = np.arange(source.shape[0]) if source.shape[1] == 0 else np.flatnonzero(source[:, 0] == PAD_ID)
-        raise ValueError(
-            f"{name}: empty source in row(s) {rows[:10].tolist()}: every row needs at least one "
-            f"non-pad id (sources are right-padded with {PAD_ID})"
-        )
-    if source.min() < 0 or source.max() >= vocabulary_size:
-        raise ValueError(
-            f"{name}: `source_ids` must be ids in [0, {vocabulary_size}), got values in "
-            f"[{source.min()}, {source.max()}]"
-        )
+    source = right_padded_ids(name, "source_ids", source_ids, vocabulary_size, "source", "id")
     real = source != PAD_ID
-    not_right_padded = np.flatnonzero(np.any(real[:, 1:] & ~real[:, :-1], axis=1))
-    if not_right_padded.size:
-        raise ValueError(
-            f"{name}: source row(s) {not_right_padded[:10].tolist()} have ids after a pad {PAD_ID}: "
-            "sources must be right-padded (each row's source is its non-zero prefix)"
-        )
     if max_source_length is not None:
         too_long = np.flatnonzero(real.sum(axis=1) > max_source_length)
         if too_long.size:
@@ -405,39 +383,23 @@ def _check_source(name, source_ids, vocabulary_size, max_source_length):
                 f"{name}: source row(s) {too_long[:10].tolist()} have more than the model's max_source_length "
                 f"{max_source_length} ids (translate() truncates them; here truncate them yourself)"
             )
-    return source.astype(np.int32)
+    return source
 
 
 def _beam_arguments(model, beam_size, length_penalty, return_all):
-    beam_size = _integer("beam_search", "beam_size", beam_size)
+    beam_size = integer_argument("beam_search", "beam_size", beam_size)
     producible = int(model.target_vocabulary_size) - len(RESERVED_IDS)
     if not 1 <= beam_size <= producible:
         raise ValueError(
             f"beam_search: `beam_size` must be in [1, {producible}] (the target ids other than pad, unk and "
             f"bos), got {beam_size}"
         )
-    length_penalty = _real("beam_search", "length_penalty", length_penalty)
+    length_penalty = real_argument("beam_search", "length_penalty", length_penalty)
     if not length_penalty >= 0.0 or math.isinf(length_penalty):
         raise ValueError(f"beam_search: `length_penalty` must be finite and >= 0, got {length_penalty}")
     if not isinstance(return_all, (bool, np.bool_)):
         raise ValueError(f"beam_search: `return_all` must be a bool, got {return_all!r}")
     return beam_size, length_penalty
-
-
-def _integer(name, argument, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        if not (hasattr(value, "shape") and tuple(value.shape) == () and np.asarray(value).dtype.kind in "iu"):
-            raise ValueError(f"{name}: `{argument}` must be an integer, got {value!r}")
-    return int(value)
-
-
-def _real(name, argument, value):
-    if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name}: `{argument}` must be a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: `{argument}` must be a number, got {value!r}") from None
 
 
 def _sampling_tensors(temperature, top_k, top_p, seed):
@@ -504,10 +466,9 @@ def _normalise(log_prob, lengths, length_penalty):
 
 def _function(model, what, mode, jit_compile):
     """One tf.function per model, piece, mode (sampling mode or beam size) and compile mode."""
-    functions = _FUNCTIONS.setdefault(model, {})
-    key = (what, mode, jit_compile)
-    if key not in functions:
-        body, signature = {
+
+    def make():
+        return {
             "tokens": (_token_loop, (_SOURCE, _LIMITS, _CAPACITY, *_SAMPLING)),
             "beams": (_beam_loop, (_SOURCE, _LIMITS, _CAPACITY)),
             "tokens_first": (_token_first, (_SOURCE, _LIMITS)),
@@ -515,15 +476,8 @@ def _function(model, what, mode, jit_compile):
             "beams_first": (_beam_first, (_SOURCE, _LIMITS)),
             "beams_step": (_beam_step_with_history, None),
         }[what]
-        python_function = functools.partial(_call_with_model, body, weakref.ref(model), mode)
-        functions[key] = tf.function(
-            python_function, input_signature=signature, jit_compile=jit_compile, autograph=False, reduce_retracing=True
-        )
-    return functions[key]
 
-
-def _call_with_model(body, model_ref, mode, *args):
-    return body(model_ref(), mode, *args)
+    return _cached_function(_FUNCTIONS, model, what, mode, jit_compile, make)
 
 
 def _log_probabilities(logits):
@@ -562,27 +516,44 @@ def _token_step(model, mode, source, limits, t, token, finished, states, log_pro
 def _token_loop(model, mode, source_ids, limits, capacity, *sampling):
     """Greedy or sampled decoding of the whole batch in one while_loop."""
     source, states, token, finished, log_prob, lengths = _token_first(model, mode, source_ids, limits)
-    batch_size, width = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
-    # (capacity, B) and (capacity, B, S) buffers updated in place under XLA; rows of an
-    # early stop stay 0.
-    ids = tf.zeros(tf.stack([capacity, batch_size]), tf.int32)
-    attention = tf.zeros(tf.stack([capacity, batch_size, width]), tf.float32)
 
-    def body(t, token, finished, states, log_prob, lengths, ids, attention):
-        token, finished, states, log_prob, lengths, weights = _token_step(
-            model, mode, source, limits, t, token, finished, states, log_prob, lengths, *sampling
+    def step(t, token, finished, carry):
+        token, finished, *carry, weights = _token_step(
+            model, mode, source, limits, t, token, finished, *carry, *sampling
         )
+        return None, token, finished, tuple(carry), weights
+
+    carry = (states, log_prob, lengths)
+    (_, log_prob, lengths), ids, attention = _decode_loop(step, capacity, source_ids, token, finished, carry)
+    return ids, log_prob, lengths, attention
+
+
+def _decode_loop(step, capacity, source_ids, token, finished, carry):
+    """The while_loop of `_token_loop` and `_beam_loop`: calls
+    `step(t, token, finished, carry) -> (origin, token, finished, carry, weights)` for t = 0, 1, ...
+    until t reaches `capacity` or every row has finished, and records each step's tokens (N,) and
+    attention weights (N, S). The histories are time-major buffers (C, N) and (C, N, S), updated in
+    place under XLA (rows of an early stop stay 0); a beam step's `origin` (N,) first reorders them
+    (None: no reordering). Returns (carry, ids (N, C), attention (N, C, S))."""
+    n, width = tf.shape(token)[0], tf.shape(source_ids)[1]
+    ids = tf.zeros(tf.stack([capacity, n]), tf.int32)
+    attention = tf.zeros(tf.stack([capacity, n, width]), tf.float32)
+
+    def body(t, token, finished, carry, ids, attention):
+        origin, token, finished, carry, weights = step(t, token, finished, carry)
+        if origin is not None:
+            ids, attention = tf.gather(ids, origin, axis=1), tf.gather(attention, origin, axis=1)
         at = tf.reshape(t, (1, 1))
         ids = tf.tensor_scatter_nd_update(ids, at, token[None])
         attention = tf.tensor_scatter_nd_update(attention, at, weights[None])
-        return t + 1, token, finished, states, log_prob, lengths, ids, attention
+        return t + 1, token, finished, carry, ids, attention
 
     def more(t, token, finished, *_):
         return (t < capacity) & ~tf.reduce_all(finished)
 
-    loop = (tf.constant(0), token, finished, states, log_prob, lengths, ids, attention)
-    _, _, _, _, log_prob, lengths, ids, attention = tf.while_loop(more, body, loop)
-    return tf.transpose(ids), log_prob, lengths, tf.transpose(attention, (1, 0, 2))
+    loop = (tf.constant(0), token, finished, carry, ids, attention)
+    _, _, _, carry, ids, attention = tf.while_loop(more, body, loop)
+    return carry, tf.transpose(ids), tf.transpose(attention, (1, 0, 2))
 
 
 # beam search: K hypotheses per row on a flat (B * K) batch, beam k of row b at b * K + k
@@ -629,28 +600,19 @@ def _beam_step(model, beam_size, source, limits, t, token, finished, states, sco
 
 
 def _beam_loop(model, beam_size, source_ids, limits, capacity):
-    """Beam search over the whole batch in one while_loop. The histories are time-major
-    buffers (C, N) and (C, N, S), reordered by the origins every step."""
+    """Beam search over the whole batch in one while_loop (`_decode_loop`); the histories are
+    reordered by the origins every step."""
     source, limits, token, finished, states, score, lengths, _, _ = _beam_first(model, beam_size, source_ids, limits)
-    n = tf.shape(limits)[0]
-    ids = tf.zeros(tf.stack([capacity, n]), tf.int32)
-    attention = tf.zeros(tf.stack([capacity, n, tf.shape(source_ids)[1]]), tf.float32)
 
-    def body(t, token, finished, states, score, lengths, ids, attention):
-        origin, token, finished, states, score, lengths, weights = _beam_step(
-            model, beam_size, source, limits, t, token, finished, states, score, lengths
+    def step(t, token, finished, carry):
+        origin, token, finished, *carry, weights = _beam_step(
+            model, beam_size, source, limits, t, token, finished, *carry
         )
-        at = tf.reshape(t, (1, 1))
-        ids = tf.tensor_scatter_nd_update(tf.gather(ids, origin, axis=1), at, token[None])
-        attention = tf.tensor_scatter_nd_update(tf.gather(attention, origin, axis=1), at, weights[None])
-        return t + 1, token, finished, states, score, lengths, ids, attention
+        return origin, token, finished, tuple(carry), weights
 
-    def more(t, token, finished, *_):
-        return (t < capacity) & ~tf.reduce_all(finished)
-
-    loop = (tf.constant(0), token, finished, states, score, lengths, ids, attention)
-    _, _, _, _, score, lengths, ids, attention = tf.while_loop(more, body, loop)
-    return tf.transpose(ids), score, lengths, tf.transpose(attention, (1, 0, 2))
+    carry = (states, score, lengths)
+    (_, score, lengths), ids, attention = _decode_loop(step, capacity, source_ids, token, finished, carry)
+    return ids, score, lengths, attention
 
 
 def _beam_step_with_history(model, beam_size, t, source, limits, token, finished, states, score, lengths, ids,
@@ -662,3 +624,4 @@ def _beam_step_with_history(model, beam_size, t, source, limits, token, finished
     ids = tf.concat([tf.gather(ids, origin), token[:, None]], axis=1)
     attention = tf.concat([tf.gather(attention, origin), weights[:, None]], axis=1)
     return source, limits, token, finished, states, score, lengths, ids, attention
+

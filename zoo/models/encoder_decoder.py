@@ -4,7 +4,6 @@ import keras
 import tensorflow as tf
 
 from zoo import layers
-from zoo.layers.attention_decoder import SourceMemory
 from zoo.text import PAD_ID
 
 ENCODER_LAYERS = {"gru": layers.GRU, "lstm": layers.LSTM}

@@ -7,8 +7,8 @@ import keras
 import tensorflow as tf
 import tensorflow_text
 
-RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(len(RESERVED))
+from zoo.text.tokenizer import RESERVED, UNK_ID, Tokenizer
+
 REPLACEMENT_CHARACTER = "\ufffd"  # what <unk> (and any id outside the vocabulary) detokenizes to
 VOCABULARY_ASSET = "vocabulary.json"
 
@@ -18,7 +18,7 @@ _SPLITTER = tensorflow_text.UnicodeCharTokenizer()
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CharTokenizer(keras.layers.Layer):
+class CharTokenizer(Tokenizer):
     """Maps strings to character ids and back.
 
     Ids 0..3 are reserved (`RESERVED`: `<pad>`, `<unk>`, `<bos>`, `<eos>`); character
@@ -42,11 +42,7 @@ class CharTokenizer(keras.layers.Layer):
 
     def __init__(self, vocabulary, **kwargs):
         super().__init__(**kwargs)
-        self._convert_input_args = False  # strings, not floats
-        self._allow_non_tensor_positional_args = True  # python strings and lists are fine
-        self.supports_masking = False
         self._set_vocabulary(vocabulary)
-        self.built = True  # no weights
 
     @classmethod
     def from_text(cls, text, **kwargs):
@@ -81,7 +77,7 @@ class CharTokenizer(keras.layers.Layer):
         self._characters = "".join(vocabulary)
 
     def _checked_vocabulary(self, vocabulary):
-        where = f"Layer '{self.name}' (CharTokenizer)"
+        where = self._where()
         if isinstance(vocabulary, (str, bytes)):
             raise ValueError(
                 f"{where}: `vocabulary` must be a list of single characters, got a {type(vocabulary).__name__} "
@@ -123,12 +119,6 @@ class CharTokenizer(keras.layers.Layer):
 
     # Strings -> ids.
 
-    def call(self, strings):
-        ids = self.tokenize_ragged(strings)
-        if isinstance(ids, tf.RaggedTensor):
-            return ids.to_tensor(default_value=PAD_ID)
-        return ids  # a scalar string: (T,) already dense
-
     def tokenize_ragged(self, strings):
         """tf.string (B,) -> int32 `tf.RaggedTensor` (B, None) (a scalar string gives a dense (T,))."""
         codepoints = _SPLITTER.tokenize(self._string_tensor(strings))
@@ -136,64 +126,12 @@ class CharTokenizer(keras.layers.Layer):
             return tf.ragged.map_flat_values(self._table.lookup, codepoints)
         return self._table.lookup(codepoints)
 
-    def _string_tensor(self, strings):
-        if not isinstance(strings, (tf.Tensor, tf.RaggedTensor, tf.Variable)):
-            try:
-                strings = tf.convert_to_tensor(strings)
-            except (TypeError, ValueError) as error:
-                raise ValueError(
-                    f"Layer '{self.name}' (CharTokenizer) expects strings (a tf.string tensor, a str or a "
-                    f"list of str); could not convert the input of type {type(strings).__name__}: {error}"
-                ) from None
-        if strings.dtype != tf.string:
-            raise ValueError(
-                f"Layer '{self.name}' (CharTokenizer) expects strings (a tf.string tensor, a str or a list "
-                f"of str); got dtype {strings.dtype.name}. To turn ids back into text use detokenize()."
-            )
-        return strings
+    # Ids -> strings: `detokenize` (Tokenizer) writes `<unk>` (and any id outside the vocabulary) as U+FFFD.
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape) + (None,)
-
-    def compute_output_spec(self, strings):
-        if strings.dtype != "string":
-            raise ValueError(
-                f"Layer '{self.name}' (CharTokenizer) expects strings (dtype string, e.g. "
-                f"keras.Input(shape=(), dtype='string')); got dtype {strings.dtype}"
-            )
-        return keras.KerasTensor(self.compute_output_shape(strings.shape), dtype="int32")
-
-    # Ids -> strings.
-
-    def detokenize(self, ids):
-        """Int ids (B, T), dense or ragged -> tf.string (B,); a single row (T,) gives a scalar.
-
-        Per row: everything from the first `<eos>` on is cut, `<pad>` and `<bos>` are dropped,
-        `<unk>` (and any id >= `vocabulary_size` or < 0) becomes U+FFFD.
-        """
-        if isinstance(ids, tf.RaggedTensor):
-            ids = ids.to_tensor(default_value=PAD_ID)  # pads are dropped below
-        elif not isinstance(ids, tf.Tensor):
-            ids = tf.convert_to_tensor(ids)
-        if not ids.dtype.is_integer:
-            raise ValueError(
-                f"Layer '{self.name}' (CharTokenizer).detokenize expects integer ids; got dtype {ids.dtype.name}"
-            )
-        ids = tf.cast(ids, "int32")
-        if ids.shape.rank == 0:
-            raise ValueError(
-                f"Layer '{self.name}' (CharTokenizer).detokenize expects ids of rank >= 1, got a scalar"
-            )
-        before_eos = tf.math.cumsum(tf.cast(ids == EOS_ID, "int32"), axis=-1) == 0
-        keep = before_eos & (ids != PAD_ID) & (ids != BOS_ID)
-        # id -> code point; the reserved ids become U+FFFD (pad, bos, eos are dropped anyway).
-        replacement = ord(REPLACEMENT_CHARACTER)
-        table = tf.constant([replacement] * len(RESERVED) + [ord(c) for c in self._characters], "int32")
-        known = (ids >= 0) & (ids < self.vocabulary_size)
-        codepoints = tf.where(known, tf.gather(table, tf.where(known, ids, UNK_ID)), replacement)
-        if ids.shape.rank == 1:
-            return _SPLITTER.detokenize(tf.boolean_mask(codepoints, keep))
-        return _SPLITTER.detokenize(tf.ragged.boolean_mask(codepoints, keep))
+    def _ids_to_strings(self, ids):
+        # id -> code point; the reserved ids become U+FFFD (only <unk> is left by detokenize).
+        table = [ord(REPLACEMENT_CHARACTER)] * len(RESERVED) + [ord(c) for c in self._characters]
+        return _SPLITTER.detokenize(tf.gather(tf.constant(table, "int32"), ids))
 
     # Saving.
 

@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_text
 from tensorflow_text.python.ops.sentencepiece_tokenizer import gen_sentencepiece_tokenizer
 
-from zoo.text.char_tokenizer import BOS_ID, EOS_ID, PAD_ID, RESERVED, UNK_ID
+from zoo.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, RESERVED, UNK_ID, Tokenizer
 
 MODEL_ASSET = "sentencepiece.model"
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
@@ -28,7 +28,7 @@ _TRAINING_IO_OPTIONS = ("input", "sentence_iterator", "model_prefix", "model_wri
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SubwordTokenizer(keras.layers.Layer):
+class SubwordTokenizer(Tokenizer):
     """Maps strings to SentencePiece subword ids and back.
 
     Ids 0..3 are reserved (`RESERVED`: `<pad>`, `<unk>`, `<bos>`, `<eos>`), as in
@@ -68,14 +68,10 @@ class SubwordTokenizer(keras.layers.Layer):
 
     def __init__(self, model, add_bos=False, add_eos=False, max_length=None, **kwargs):
         super().__init__(**kwargs)
-        self._convert_input_args = False  # strings, not floats
-        self._allow_non_tensor_positional_args = True  # python strings and lists are fine
-        self.supports_masking = False
         self.add_bos = self._checked_flag("add_bos", add_bos)
         self.add_eos = self._checked_flag("add_eos", add_eos)
         self.max_length = self._checked_max_length(max_length)
         self._set_model(model)
-        self.built = True  # no weights
 
     @classmethod
     def train(cls, lines, vocabulary_size, model_type="unigram", trainer_options=None, **kwargs):
@@ -189,7 +185,7 @@ class SubwordTokenizer(keras.layers.Layer):
                 sentencepiece._model_resource = _SharedModelResource(model)  # see _SharedModelResource
             except tf.errors.OpError as error:
                 raise ValueError(
-                    f"Layer '{self.name}' (SubwordTokenizer): `model` is not a sentencepiece model that "
+                    f"{self._where()}: `model` is not a sentencepiece model that "
                     f"tensorflow_text can load: {error.message.strip()}"
                 ) from None
         self._sentencepiece = sentencepiece
@@ -197,7 +193,7 @@ class SubwordTokenizer(keras.layers.Layer):
         self._vocabulary_size = len(pieces)
 
     def _checked_model(self, model):
-        where = f"Layer '{self.name}' (SubwordTokenizer)"
+        where = self._where()
         if isinstance(model, str):
             raise ValueError(
                 f"{where}: `model` must be the serialized sentencepiece model (bytes), got a str "
@@ -231,7 +227,7 @@ class SubwordTokenizer(keras.layers.Layer):
     def _checked_flag(self, argument, value):
         if not isinstance(value, bool):
             raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer): `{argument}` must be True or False, got {value!r}"
+                f"{self._where()}: `{argument}` must be True or False, got {value!r}"
             )
         return value
 
@@ -241,18 +237,12 @@ class SubwordTokenizer(keras.layers.Layer):
         reserved = int(self.add_bos) + int(self.add_eos)
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length <= reserved:
             raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer): `max_length` must be None or an int > {reserved} "
+                f"{self._where()}: `max_length` must be None or an int > {reserved} "
                 f"(room for <bos>/<eos> and at least one piece), got {max_length!r}"
             )
         return int(max_length)
 
     # Strings -> ids.
-
-    def call(self, strings):
-        ids = self.tokenize_ragged(strings)
-        if isinstance(ids, tf.RaggedTensor):
-            return ids.to_tensor(default_value=PAD_ID)
-        return ids  # a scalar string: (T,) already dense
 
     def tokenize_ragged(self, strings):
         """tf.string (B,) -> int32 `tf.RaggedTensor` (B, None) (a scalar string gives a dense (T,))."""
@@ -262,7 +252,7 @@ class SubwordTokenizer(keras.layers.Layer):
         rank = strings.shape.rank
         if rank is None:
             raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer) expects strings of known rank (e.g. a "
+                f"{self._where()} expects strings of known rank (e.g. a "
                 f"tf.TensorSpec((None,), tf.string)); got a tensor of unknown rank"
             )
         rows = self._with_reserved(self._sentencepiece.tokenize(tf.reshape(strings, [-1])))
@@ -284,60 +274,11 @@ class SubwordTokenizer(keras.layers.Layer):
         parts += [rows, column * EOS_ID] if self.add_eos else [rows]
         return tf.concat(parts, axis=1)
 
-    def _string_tensor(self, strings):
-        if not isinstance(strings, (tf.Tensor, tf.RaggedTensor, tf.Variable)):
-            try:
-                strings = tf.convert_to_tensor(strings)
-            except (TypeError, ValueError) as error:
-                raise ValueError(
-                    f"Layer '{self.name}' (SubwordTokenizer) expects strings (a tf.string tensor, a str or a "
-                    f"list of str); could not convert the input of type {type(strings).__name__}: {error}"
-                ) from None
-        if strings.dtype != tf.string:
-            raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer) expects strings (a tf.string tensor, a str or a list "
-                f"of str); got dtype {strings.dtype.name}. To turn ids back into text use detokenize()."
-            )
-        return strings
+    # Ids -> strings: `detokenize` (Tokenizer) writes `<unk>` (and any id outside the vocabulary)
+    # as " ⁇ " (`UNKNOWN_SURFACE`).
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape) + (None,)
-
-    def compute_output_spec(self, strings):
-        if strings.dtype != "string":
-            raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer) expects strings (dtype string, e.g. "
-                f"keras.Input(shape=(), dtype='string')); got dtype {strings.dtype}"
-            )
-        return keras.KerasTensor(self.compute_output_shape(strings.shape), dtype="int32")
-
-    # Ids -> strings.
-
-    def detokenize(self, ids):
-        """Int ids (B, T), dense or ragged -> tf.string (B,); a single row (T,) gives a scalar.
-
-        Per row: everything from the first `<eos>` on is cut, `<pad>` and `<bos>` are dropped,
-        `<unk>` (and any id >= `vocabulary_size` or < 0) becomes " ⁇ " (`UNKNOWN_SURFACE`).
-        """
-        if isinstance(ids, tf.RaggedTensor):
-            ids = ids.to_tensor(default_value=PAD_ID)  # pads are dropped below
-        elif not isinstance(ids, tf.Tensor):
-            ids = tf.convert_to_tensor(ids)
-        if not ids.dtype.is_integer:
-            raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer).detokenize expects integer ids; got dtype {ids.dtype.name}"
-            )
-        if ids.shape.rank == 0:
-            raise ValueError(
-                f"Layer '{self.name}' (SubwordTokenizer).detokenize expects ids of rank >= 1, got a scalar"
-            )
-        known = (ids >= 0) & (ids < self.vocabulary_size)  # before the cast: int64 ids may not fit int32
-        ids = tf.where(known, tf.cast(ids, "int32"), UNK_ID)
-        before_eos = tf.math.cumsum(tf.cast(ids == EOS_ID, "int32"), axis=-1) == 0
-        keep = before_eos & (ids != PAD_ID) & (ids != BOS_ID)
-        if ids.shape.rank == 1:
-            return self._sentencepiece.detokenize(tf.boolean_mask(ids, keep))
-        return self._sentencepiece.detokenize(tf.ragged.boolean_mask(ids, keep))
+    def _ids_to_strings(self, ids):
+        return self._sentencepiece.detokenize(ids)
 
     # Saving.
 
