@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: quiet native logs, thread settings, timing, the report header."""
+"""What the benchmark scripts share: quiet native logs, option lists, thread settings, timing, the report."""
 
 import datetime
 import os
@@ -17,6 +17,27 @@ def quiet_native_stderr():
         real_stderr = os.dup(2)
         os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
         sys.stderr = os.fdopen(real_stderr, "w", buffering=1)
+
+
+def comma_list(parser, text, what, choices=None):
+    """The items of a comma list option (blanks dropped); with `choices`, each must be one of them
+    (else `parser.error`: "unknown {what} ...")."""
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    for name in items if choices is not None else ():
+        if name not in choices:
+            parser.error(f"unknown {what} {name!r}; choose from {', '.join(choices)}")
+    return items
+
+
+def batch_sizes(parser, text):
+    """The --batch-sizes option: a comma list of positive integers."""
+    try:
+        sizes = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--batch-sizes must be a comma list of integers, got {text!r}")
+    if not sizes or min(sizes) < 1:
+        parser.error("--batch-sizes must be positive")
+    return sizes
 
 
 def configure_tf_threads(tf, threads):
@@ -57,3 +78,44 @@ def header_lines(title, threads, versions):
         f"- command: `{shlex.join(getattr(sys, 'orig_argv', [sys.executable, *sys.argv]))}`",
         "",
     ]
+
+
+def versions(*modules, python=True):
+    """"tensorflow 2.21.0, keras 3.13.1, ..., python 3.11.7": the modules' versions (and Python's)."""
+    names = [f"{module.__name__} {module.__version__}" for module in modules]
+    if python:
+        names.append(f"python {sys.version.split()[0]}")
+    return ", ".join(names)
+
+
+def speedups(rows):
+    """rows: (case, label, seconds, ...), where the rows of a case (e.g. a batch size) time
+    implementations of the same work and the one labelled "stepwise" is the reference.
+    Returns each row's speed-up over its case's stepwise row (stepwise seconds / seconds), or
+    None where the case has no stepwise row."""
+    stepwise = {case: seconds for case, label, seconds, *_ in rows if label == "stepwise"}
+    return [stepwise[case] / seconds if case in stepwise else None for case, _, seconds, *_ in rows]
+
+
+def speedup_text(ratio):
+    """A speed-up as the reports write it: "2.50x", or "-" for None."""
+    return "-" if ratio is None else f"{ratio:.2f}x"
+
+
+def speedup_section(rows, describe):
+    """The report's section on the compiled loops: a line `- describe(row, speed-up)` for each row
+    (see `speedups`) that is not stepwise and has a stepwise peer."""
+    lines = ["", "## speed-up of the compiled loop over the stepwise loop", ""]
+    for row, ratio in zip(rows, speedups(rows)):
+        if row[1] != "stepwise" and ratio is not None:
+            lines.append(f"- {describe(row, ratio)}")
+    return lines
+
+
+def write_report(lines, output=None):
+    """Prints the markdown report (a list of lines) and, with `output`, writes it to that file too."""
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if output:
+        with open(output, "w") as f:
+            f.write(text)

@@ -73,20 +73,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=None, help="TF intra/inter-op threads (default: all cores)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args()
-    try:
-        args.batch_sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
-    except ValueError:
-        p.error(f"--batch-sizes must be a comma list of integers, got {args.batch_sizes!r}")
-    args.methods = [s.strip() for s in args.methods.split(",") if s.strip()]
-    args.implementations = [s.strip() for s in args.implementations.split(",") if s.strip()]
-    for name in args.methods:
-        if name not in METHODS:
-            p.error(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
-    for name in args.implementations:
-        if name not in IMPLEMENTATIONS:
-            p.error(f"unknown implementation {name!r}; choose from {', '.join(IMPLEMENTATIONS)}")
-    if not args.batch_sizes or min(args.batch_sizes) < 1:
-        p.error("--batch-sizes must be positive")
+    args.batch_sizes = benchlib.batch_sizes(p, args.batch_sizes)
+    args.methods = benchlib.comma_list(p, args.methods, "method", METHODS)
+    args.implementations = benchlib.comma_list(p, args.implementations, "implementation", IMPLEMENTATIONS)
     sizes = (args.embedding, args.encoder_units, args.encoder_layers, args.decoder_units, args.attention_units,
              args.source_length, args.repeats, args.beam_size)
     if min(sizes) < 1 or (args.max_length is not None and args.max_length < 1):
@@ -132,7 +121,7 @@ def main():
         ("beam", True): lambda m, s, **k: translation.beam_search_stepwise(m, s, beam_size=args.beam_size, **k),
     }
 
-    rows = []  # (method, batch, label, seconds, output tokens of the first row)
+    rows = []  # ((method, batch), label, seconds, longest output)
     for method in args.methods:
         for batch in args.batch_sizes:
             source = rng.integers(4, model.source_vocabulary_size, size=(batch, args.source_length)).astype(np.int32)
@@ -145,7 +134,7 @@ def main():
                 def run():
                     lengths.append(int(function(model, source, max_length=args.max_length, jit_compile=jit).lengths.max()))
 
-                rows.append((method, batch, label, benchlib.median_seconds(run, 1, args.repeats), lengths[-1]))
+                rows.append(((method, batch), label, benchlib.median_seconds(run, 1, args.repeats), lengths[-1]))
 
     steps = args.max_length or 2 * args.source_length + 10
     config = (f"model: EncoderDecoder ({origin}), {model.cell_name.upper()}, source / target vocabulary "
@@ -154,26 +143,17 @@ def main():
               f"attention {model.attention_units}, {model.count_params():,} parameters; sources of "
               f"{args.source_length} ids, at most {steps} output tokens, beam {args.beam_size}; "
               f"median of {args.repeats} call(s) after one warm-up call")
-    lines = benchlib.header_lines(
-        "rnn-zoo translation decoding benchmark", threads,
-        f"tensorflow {tf.__version__}, keras {keras.__version__}, numpy {np.__version__}, "
-        f"python {sys.version.split()[0]}",
-    ) + [config, "",
-         "| method | batch | implementation | ms per call | longest output | sentences/s | vs stepwise |",
-         "|---|---:|---|---:|---:|---:|---:|"]
-    stepwise = {(m, b): s for m, b, label, s, _ in rows if label == "stepwise"}
-    for method, batch, label, seconds, longest in rows:
-        versus = f"{stepwise[method, batch] / seconds:.2f}x" if (method, batch) in stepwise else "-"
+    lines = benchlib.header_lines("rnn-zoo translation decoding benchmark", threads, benchlib.versions(tf, keras, np))
+    lines += [config, "",
+              "| method | batch | implementation | ms per call | longest output | sentences/s | vs stepwise |",
+              "|---|---:|---|---:|---:|---:|---:|"]
+    for ((method, batch), label, seconds, longest), versus in zip(rows, benchlib.speedups(rows)):
         lines.append(f"| {method} | {batch} | {label} | {seconds * 1e3:.1f} | {longest} | {batch / seconds:,.1f} "
-                     f"| {versus} |")
-    lines += ["", "## speed-up of the compiled loop over the stepwise loop", ""]
-    for method, batch, label, seconds, _ in rows:
-        if label != "stepwise" and (method, batch) in stepwise:
-            lines.append(f"- {method}, batch {batch}, {label}: {stepwise[method, batch] / seconds:.2f}x")
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.output:
-        Path(args.output).write_text(text)
+                     f"| {benchlib.speedup_text(versus)} |")
+    lines += benchlib.speedup_section(
+        rows, lambda row, ratio: f"{row[0][0]}, batch {row[0][1]}, {row[1]}: {benchlib.speedup_text(ratio)}"
+    )
+    benchlib.write_report(lines, args.output)
 
 
 if __name__ == "__main__":

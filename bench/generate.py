@@ -61,25 +61,13 @@ def parse_args():
     p.add_argument("--threads", type=int, default=None, help="TF intra/inter-op threads (default: all cores)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args()
-    try:
-        args.batch_sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
-    except ValueError:
-        p.error(f"--batch-sizes must be a comma list of integers, got {args.batch_sizes!r}")
-    args.implementations = [s.strip() for s in args.implementations.split(",") if s.strip()]
-    for name in args.implementations:
-        if name not in IMPLEMENTATIONS:
-            p.error(f"unknown implementation {name!r}; choose from {', '.join(IMPLEMENTATIONS)}")
-    if not args.batch_sizes or min(args.batch_sizes) < 1:
-        p.error("--batch-sizes must be positive")
+    args.batch_sizes = benchlib.batch_sizes(p, args.batch_sizes)
+    args.implementations = benchlib.comma_list(p, args.implementations, "implementation", IMPLEMENTATIONS)
     if args.length < 1 or args.repeats < 1 or args.units < 1 or args.layers < 1 or args.prompt_length < 1:
         p.error("--length, --repeats, --units, --layers and --prompt-length must be >= 1")
     if args.vocabulary < 4:
         p.error("--vocabulary must be >= 4 (ids 0-2 are reserved)")
     return args
-
-
-def header_lines(threads):
-    return benchlib.header_lines("rnn-zoo generation benchmark", threads, f"tensorflow {tf.__version__}, keras {keras.__version__}, numpy {np.__version__}, python {sys.version.split()[0]}")
 
 
 def main():
@@ -112,28 +100,23 @@ def main():
               f"embedding {model.embedding_dim}, {model.count_params():,} parameters (random); "
               f"prompt {args.prompt_length} ids, {args.length} characters per call, temperature 1, "
               f"median of {args.repeats} call(s) after one warm-up call")
-    lines = header_lines(threads) + [config, "",
-                                     "| batch | implementation | ms per call | ms per token step | chars/s "
-                                     "| vs stepwise |",
-                                     "|---:|---|---:|---:|---:|---:|"]
-    stepwise = {batch: s for batch, label, s in rows if label == "stepwise"}
-    for batch, label, seconds in rows:
-        versus = f"{stepwise[batch] / seconds:.2f}x" if batch in stepwise else "-"
+    lines = benchlib.header_lines("rnn-zoo generation benchmark", threads, benchlib.versions(tf, keras, np))
+    lines += [config, "",
+              "| batch | implementation | ms per call | ms per token step | chars/s | vs stepwise |",
+              "|---:|---|---:|---:|---:|---:|"]
+    for (batch, label, seconds), versus in zip(rows, benchlib.speedups(rows)):
         lines.append(f"| {batch} | {label} | {seconds * 1e3:.1f} | {seconds * 1e3 / args.length:.3f} "
-                     f"| {batch * args.length / seconds:,.0f} | {versus} |")
-    lines += ["", "## speed-up of the compiled loop over the stepwise loop", ""]
-    for batch, label, seconds in rows:
-        if label == "stepwise" or batch not in stepwise:
-            continue
-        ratio = stepwise[batch] / seconds
+                     f"| {batch * args.length / seconds:,.0f} | {benchlib.speedup_text(versus)} |")
+
+    def describe(row, ratio):
+        batch, label, _ = row
         goal = ""
         if batch == 1 and label == "loop xla":
             goal = f" (goal >= {GOAL_AT_BATCH_1:g}x: {'PASS' if ratio >= GOAL_AT_BATCH_1 else 'FAIL'})"
-        lines.append(f"- batch {batch}, {label}: {ratio:.2f}x{goal}")
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    if args.output:
-        Path(args.output).write_text(text)
+        return f"batch {batch}, {label}: {benchlib.speedup_text(ratio)}{goal}"
+
+    lines += benchlib.speedup_section(rows, describe)
+    benchlib.write_report(lines, args.output)
 
 
 if __name__ == "__main__":

@@ -64,18 +64,9 @@ def parse_args():
                         "xla-step (the whole train step XLA-compiled, as model.fit does on CPU)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args()
-    args.layers = [s.strip() for s in args.layers.split(",") if s.strip()]
-    args.shapes = [s.strip().upper() for s in args.shapes.split(",") if s.strip()]
-    args.ours = [s.strip() for s in args.ours.split(",") if s.strip()]
-    for name in args.ours:
-        if name not in ("ours", "xla-loop", "graph-loop", "xla-step"):
-            p.error(f"unknown variant {name!r}; choose from ours, xla-loop, graph-loop, xla-step")
-    for name in args.layers:
-        if name not in GATES:
-            p.error(f"unknown layer {name!r}; choose from {', '.join(GATES)}")
-    for name in args.shapes:
-        if name not in SHAPES:
-            p.error(f"unknown shape {name!r}; choose from {', '.join(SHAPES)}")
+    args.ours = benchlib.comma_list(p, args.ours, "variant", ("ours", "xla-loop", "graph-loop", "xla-step"))
+    args.layers = benchlib.comma_list(p, args.layers, "layer", GATES)
+    args.shapes = benchlib.comma_list(p, args.shapes.upper(), "shape", SHAPES)
     if args.repeats < 1 or args.warmup < 1:
         p.error("--repeats and --warmup must be >= 1")
     return args
@@ -242,10 +233,6 @@ def ratio(a, b):
     return f"{a / b:.2f}x"
 
 
-def header_lines(threads):
-    return benchlib.header_lines("rnn-zoo layer benchmark", threads, f"tensorflow {tf.__version__}, keras {keras.__version__}, torch {torch.__version__}")
-
-
 def table_lines(results):
     lines = ["| layer | shape | impl | train ms | fwd ms | train vs keras | train vs torch "
              "| fwd vs keras | fwd vs torch | train / limit | fwd / limit |",
@@ -310,12 +297,11 @@ def main():
             results[(kind, shape_name)] = bench_case(zoo.layers, kind, shape_name, args,
                                                      ours_variants, notes)
 
-    report = (header_lines(threads) + table_lines(results) + limit_lines(results)
+    versions = benchlib.versions(tf, keras, torch, python=False)
+    header = benchlib.header_lines("rnn-zoo layer benchmark", threads, versions)
+    report = (header + table_lines(results) + limit_lines(results)
               + ["", "notes:", ""] + [f"- {n}" for n in notes] + goal_lines(results))
-    text = "\n".join(report) + "\n"
-    print(text, end="")
-    if args.output:
-        Path(args.output).write_text(text)
+    benchlib.write_report(report, args.output)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cli_helpers import run, run_error
+from helpers import run, run_error
 from zoo.checkpoints import save_checkpoint
 from zoo.models import RecurrentLanguageModel
 from zoo.text import CharTokenizer

@@ -4,7 +4,6 @@ import base64
 import io
 import json
 import random
-import subprocess
 import sys
 import textwrap
 import zipfile
@@ -15,6 +14,7 @@ import pytest
 import sentencepiece
 import tensorflow as tf
 
+from helpers import run_fresh_python
 from zoo.text import BOS_ID, EOS_ID, PAD_ID, RESERVED, UNK_ID, SubwordTokenizer
 
 UNKNOWN = " \u2047 "  # what sentencepiece writes for <unk>
@@ -299,12 +299,8 @@ def test_saved_model_serves_without_zoo(tokenizer, tmp_path):
         print("served", ids.shape)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f"served {tuple(np.load(tmp_path / 'ids.npy').shape)}" in result.stdout
+    stdout = run_fresh_python(script, tmp_path)
+    assert f"served {tuple(np.load(tmp_path / 'ids.npy').shape)}" in stdout
 
 
 def _sentencepiece_model(**options):

@@ -1,8 +1,6 @@
 """zoo.text.CharTokenizer: ids, padding, detokenize, graphs, .keras round trip, SavedModel export."""
 
 import json
-import subprocess
-import sys
 import textwrap
 import zipfile
 
@@ -11,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import run_fresh_python
 from zoo.text import RESERVED, CharTokenizer
 
 SHAKESPEARE = (
@@ -168,12 +167,8 @@ def test_saved_model_serves_without_zoo(tmp_path):
         print("served", out.shape)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
-        env={"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert "served (1, 2, 3)" in result.stdout
+    stdout = run_fresh_python(script, tmp_path)
+    assert "served (1, 2, 3)" in stdout
 
 
 @pytest.mark.parametrize(

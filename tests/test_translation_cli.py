@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from cli_helpers import run, run_error
+from helpers import run, run_error
 from recipes import multi30k_translation as recipe
 from zoo.checkpoints import save_checkpoint
 from zoo.losses import MaskedCrossEntropy

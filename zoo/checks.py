@@ -4,6 +4,8 @@ Each raises ValueError with a message that starts with the calling function's na
 (`caller`, e.g. "generate" or "beam_search") and names the offending argument.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -26,6 +28,35 @@ def real_argument(caller, argument, value, allow_bool=False):
         return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{caller}: `{argument}` must be a number, got {value!r}") from None
+
+
+def sampling_arguments(caller, temperature, top_k, top_p, seed, allow_bool=False):
+    """Checks the sampling arguments of `generate` / `sample` (`allow_bool`: temperature and top_p
+    may be bools, as `generate` has always allowed).
+
+    Returns (temperature, top_k, top_p, seed, mode) as float, int, float, int or None, and the
+    sampling mode: "greedy" (temperature 0), "filtered" (a top-k or top-p filter) or "sample".
+    """
+    temperature = real_argument(caller, "temperature", temperature, allow_bool)
+    if not temperature >= 0.0 or math.isinf(temperature):
+        raise ValueError(f"{caller}: `temperature` must be finite and >= 0 (0: greedy), got {temperature}")
+    top_k = integer_argument(caller, "top_k", top_k)
+    if top_k < 0:
+        raise ValueError(f"{caller}: `top_k` must be >= 0 (0: no top-k filter), got {top_k}")
+    top_p = real_argument(caller, "top_p", top_p, allow_bool)
+    if not 0.0 < top_p <= 1.0:
+        raise ValueError(f"{caller}: `top_p` must be in (0, 1] (1: no nucleus filter), got {top_p}")
+    if seed is not None:
+        seed = integer_argument(caller, "seed", seed)
+        if not -(2**63) <= seed < 2**63:
+            raise ValueError(f"{caller}: `seed` must fit in 64 bits, got {seed}")
+    if temperature == 0.0:
+        mode = "greedy"
+    elif top_k > 0 or top_p < 1.0:
+        mode = "filtered"
+    else:
+        mode = "sample"
+    return temperature, top_k, top_p, seed, mode
 
 
 def right_padded_ids(caller, argument, ids, vocabulary_size, what, unit):

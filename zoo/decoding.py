@@ -35,13 +35,12 @@ top-k, top-p, seed and eos id are tensors.
 """
 
 import functools
-import math
 import weakref
 
 import numpy as np
 import tensorflow as tf
 
-from zoo.checks import integer_argument, real_argument, right_padded_ids
+from zoo.checks import integer_argument, right_padded_ids, sampling_arguments
 
 PAD_ID, UNK_ID, BOS_ID = 0, 1, 2
 RESERVED_IDS = (PAD_ID, UNK_ID, BOS_ID)  # never sampled
@@ -157,15 +156,9 @@ def _prepare(model, prompt_ids, length, temperature, top_k, top_p, seed, eos_id)
     length = integer_argument("generate", "length", length)
     if length < 0:
         raise ValueError(f"generate: `length` must be >= 0, got {length}")
-    temperature = real_argument("generate", "temperature", temperature, allow_bool=True)
-    if not temperature >= 0.0 or math.isinf(temperature):
-        raise ValueError(f"generate: `temperature` must be finite and >= 0 (0: greedy), got {temperature}")
-    top_k = integer_argument("generate", "top_k", top_k)
-    if top_k < 0:
-        raise ValueError(f"generate: `top_k` must be >= 0 (0: no top-k filter), got {top_k}")
-    top_p = real_argument("generate", "top_p", top_p, allow_bool=True)
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"generate: `top_p` must be in (0, 1] (1: no nucleus filter), got {top_p}")
+    temperature, top_k, top_p, seed, mode = sampling_arguments(
+        "generate", temperature, top_k, top_p, seed, allow_bool=True
+    )
     if eos_id is not None:
         eos_id = integer_argument("generate", "eos_id", eos_id)
         if not 0 <= eos_id < vocabulary_size or eos_id in RESERVED_IDS:
@@ -176,27 +169,22 @@ def _prepare(model, prompt_ids, length, temperature, top_k, top_p, seed, eos_id)
     prompt = right_padded_ids("generate", "prompt_ids", prompt_ids, vocabulary_size, "prompt", "token")
     _ensure_built(model)
 
-    if temperature == 0.0:
-        mode = "greedy"
-    elif top_k > 0 or top_p < 1.0:
-        mode = "filtered"
-    else:
-        mode = "sample"
-    if seed is None:
-        seed_tensor = tf.random.uniform((2,), maxval=tf.int64.max, dtype=tf.int64)
-    else:
-        seed = integer_argument("generate", "seed", seed)
-        if not -(2**63) <= seed < 2**63:
-            raise ValueError(f"generate: `seed` must fit in 64 bits, got {seed}")
-        seed_tensor = tf.constant([seed, 0], tf.int64)
     sampling = (
         tf.constant(temperature if temperature > 0 else 1.0, tf.float32),
         tf.constant(top_k, tf.int32),
         tf.constant(top_p, tf.float32),
-        seed_tensor,
+        _seed_tensor(seed),
         tf.constant(-1 if eos_id is None else eos_id, tf.int32),
     )
     return {"prompt": prompt, "length": length, "mode": mode, "sampling": sampling}
+
+
+def _seed_tensor(seed):
+    """The (2,) int64 seed of the stateless sampler: [seed, 0], or drawn from TensorFlow's global
+    generator for None."""
+    if seed is None:
+        return tf.random.uniform((2,), maxval=tf.int64.max, dtype=tf.int64)
+    return tf.constant([seed, 0], tf.int64)
 
 
 def _ensure_built(model):

@@ -67,8 +67,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from zoo.checks import integer_argument, real_argument, right_padded_ids
-from zoo.decoding import XLA_DEFAULT, _bucket, _cached_function, _reserved_mask, _sample
+from zoo.checks import integer_argument, real_argument, right_padded_ids, sampling_arguments
+from zoo.decoding import XLA_DEFAULT, _bucket, _cached_function, _reserved_mask, _sample, _seed_tensor
 from zoo.layers.attention_decoder import SourceMemory
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
@@ -127,25 +127,7 @@ def sample(model, source_ids, temperature=1.0, top_k=0, top_p=1.0, seed=None, ma
     the sampled outputs (at temperature 1, unfiltered).
     """
     run = _prepare("sample", model, source_ids, max_length, jit_compile)
-    temperature = real_argument("sample", "temperature", temperature)
-    if not temperature >= 0.0 or math.isinf(temperature):
-        raise ValueError(f"sample: `temperature` must be finite and >= 0 (0: greedy), got {temperature}")
-    top_k = integer_argument("sample", "top_k", top_k)
-    if top_k < 0:
-        raise ValueError(f"sample: `top_k` must be >= 0 (0: no top-k filter), got {top_k}")
-    top_p = real_argument("sample", "top_p", top_p)
-    if not 0.0 < top_p <= 1.0:
-        raise ValueError(f"sample: `top_p` must be in (0, 1] (1: no nucleus filter), got {top_p}")
-    if seed is not None:
-        seed = integer_argument("sample", "seed", seed)
-        if not -(2**63) <= seed < 2**63:
-            raise ValueError(f"sample: `seed` must fit in 64 bits, got {seed}")
-    if temperature == 0.0:
-        mode = "greedy"
-    elif top_k > 0 or top_p < 1.0:
-        mode = "filtered"
-    else:
-        mode = "sample"
+    temperature, top_k, top_p, seed, mode = sampling_arguments("sample", temperature, top_k, top_p, seed)
     function = _function(model, "tokens", mode, run.jit)
     sampling = _sampling_tensors(temperature if temperature > 0 else 1.0, top_k, top_p, seed)
     outputs = function(run.source, run.limits, run.capacity, *sampling)
@@ -403,13 +385,9 @@ def _beam_arguments(model, beam_size, length_penalty, return_all):
 
 
 def _sampling_tensors(temperature, top_k, top_p, seed):
-    if seed is None:
-        seed_tensor = tf.random.uniform((2,), maxval=tf.int64.max, dtype=tf.int64)
-    else:
-        seed_tensor = tf.constant([seed, 0], tf.int64)
     return (
         tf.constant(temperature, tf.float32), tf.constant(top_k, tf.int32), tf.constant(top_p, tf.float32),
-        seed_tensor,
+        _seed_tensor(seed),
     )
 
 

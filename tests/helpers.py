@@ -1,0 +1,34 @@
+"""Helpers shared by test files: the `zoo` command line in-process, Python in a fresh process."""
+
+import subprocess
+import sys
+
+import pytest
+
+from zoo import cli
+
+
+def run(capsys, *argv):
+    """`zoo ARGV...` -> (exit code, stdout, stderr)."""
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def run_error(capsys, *argv):
+    """`zoo ARGV...`, which must fail with a usage error (exit code 2) -> stderr."""
+    with pytest.raises(SystemExit) as raised:
+        cli.main([str(a) for a in argv])
+    assert raised.value.code == 2
+    return capsys.readouterr().err
+
+
+def run_fresh_python(script, cwd):
+    """`python -c script` in a new process (in `cwd`, TensorFlow quiet, no GPU, a bare PATH) -> stdout.
+    Fails the test, with the end of stderr, if the script fails."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=cwd,
+        env={"TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
