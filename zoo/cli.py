@@ -306,6 +306,9 @@ def build_parser():
     sub = command("export", export_command)
     sub.add_argument("name")
     sub.add_argument("directory")
+    from recipes.long_range_tasks import add_diagnose_parser
+
+    add_diagnose_parser(commands)
     sub = command("publish", publish_command)
     sub.add_argument("name")
     sub.add_argument("destination", help="hf://org/name")
