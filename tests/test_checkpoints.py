@@ -22,7 +22,13 @@ import pytest
 from huggingface_hub import constants as hf_constants
 
 import zoo
-from zoo.checkpoints import CorruptCheckpointError, UnknownModelError, save_checkpoint, verify_checkpoint
+from zoo.checkpoints import (
+    CorruptCheckpointError,
+    UnknownModelError,
+    round_weights_to_float16,
+    save_checkpoint,
+    verify_checkpoint,
+)
 from zoo.models import RecurrentLanguageModel
 
 NAME, REPO = "tiny-lm", "zoo-org/tiny-lm"
@@ -407,3 +413,24 @@ def test_publish_checks_before_uploading(copy, hub, registered, monkeypatch):
     files = hub.repos["zoo-org/from-object"]["files"]
     assert files["README.md"] == b"# from-object\n"
     assert json.loads(files["manifest.json"])["name"] == "from-object"
+
+
+def array_bytes(path):
+    sizes = []
+    with h5py.File(path, "r") as f:
+        f.visititems(lambda name, item: sizes.append(item.nbytes) if isinstance(item, h5py.Dataset) else None)
+    return sum(sizes)
+
+
+def test_float16_weights_halve_the_file_and_load_as_the_rounded_model(tmp_path):
+    model = tiny_model()
+    full = save_checkpoint(model, tmp_path / "full", CARD)
+    round_weights_to_float16(model)
+    half = save_checkpoint(model, tmp_path / "half", CARD, weights_dtype="float16")
+    assert array_bytes(half / "model.weights.h5") * 2 == array_bytes(full / "model.weights.h5")
+    loaded = zoo.load(half)
+    assert all(w.dtype == "float32" for w in loaded.weights)
+    np.testing.assert_array_equal(loaded(IDS), model(IDS))  # exactly the rounded model
+    assert json.loads((half / "metadata.json").read_text())["weights_dtype"] == "float16"
+    with pytest.raises(ValueError, match="weights_dtype"):
+        save_checkpoint(model, tmp_path / "bad", CARD, weights_dtype="int8")

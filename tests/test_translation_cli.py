@@ -115,3 +115,12 @@ def test_export_translates_in_a_fresh_process(checkpoint, capsys, tmp_path):
     single, batch, imported_zoo = result.stdout.strip().splitlines()[-3:]
     assert single == expected[0] and batch.split("|") == expected
     assert imported_zoo == "False"
+
+
+@pytest.mark.slow
+def test_a_fresh_process_loads_the_translator_compiled(checkpoint):
+    """zoo.load registers every zoo class a checkpoint names (the loss of its compile config too)."""
+    script = f"import zoo; m = zoo.load({str(checkpoint)!r}); print(type(m.loss).__name__)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "MaskedCrossEntropy"

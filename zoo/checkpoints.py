@@ -27,9 +27,11 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
+WEIGHTS = "model.weights.h5"
 MAX_BYTES = 25 * 2**20  # the zoo keeps each checkpoint under 25 MB
 # The shipped checkpoints; ZOO_CHECKPOINTS points elsewhere (tests, a private model folder).
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
@@ -77,12 +79,52 @@ def _files(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
 
 
-def save_checkpoint(model, folder, card_text, metadata=None):
+WEIGHT_DTYPES = ("float32", "float16")
+
+
+def round_weights_to_float16(model):
+    """Rounds every float32 weight of `model` to the nearest float16 value (kept as float32), so
+    that the model computes exactly what it will after a `save_checkpoint(..., weights_dtype=
+    "float16")` and a load: evaluate it after this call and the card describes the stored model."""
+    for variable in model.weights:
+        if variable.dtype == "float32":
+            value = keras.ops.convert_to_numpy(variable)
+            variable.assign(value.astype(np.float16).astype(np.float32))
+
+
+def _store_weights_as_float16(path):
+    """Rewrites a Keras weights file with its float32 arrays as float16 (half the bytes). Keras
+    loads them back into its float32 variables."""
+    import h5py
+
+    def copy(source, target):
+        for key, value in source.attrs.items():
+            target.attrs[key] = value
+        for name, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(name))
+                continue
+            data = item[()]
+            stored = target.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
+            for key, value in item.attrs.items():
+                stored.attrs[key] = value
+
+    rewritten = path.with_name(path.name + ".float16")
+    with h5py.File(path, "r") as source, h5py.File(rewritten, "w") as target:
+        copy(source, target)
+    os.replace(rewritten, path)
+
+
+def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="float32"):
     """Writes `model` as the checkpoint folder `folder` (replacing any previous one); returns its Path.
 
     `card_text` is the model card (README.md); `metadata` (JSON-serialisable dict) is merged into
     metadata.json next to Keras' own keras_version / date_saved. The optimizer's state is not saved.
+    `weights_dtype="float16"` stores the weights in half the bytes (they load as float32, rounded
+    to float16 precision: measure the card's numbers after `round_weights_to_float16(model)`).
     """
+    if weights_dtype not in WEIGHT_DTYPES:
+        raise ValueError(f"save_checkpoint: `weights_dtype` must be one of {WEIGHT_DTYPES}, got {weights_dtype!r}")
     if not isinstance(card_text, str) or not card_text.strip():
         raise ValueError("save_checkpoint: a checkpoint needs a model card: pass its text as `card_text`")
     if not model.built:
@@ -105,6 +147,8 @@ def save_checkpoint(model, folder, card_text, metadata=None):
         finally:
             if optimizer is not None:
                 model.optimizer = optimizer
+        if weights_dtype == "float16":
+            _store_weights_as_float16(staging / WEIGHTS)
         keras_metadata = json.loads((staging / "metadata.json").read_text())
         from zoo import __version__
 
@@ -115,6 +159,7 @@ def save_checkpoint(model, folder, card_text, metadata=None):
                 "zoo_version": __version__,
                 "date_saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "parameters": int(model.count_params()),
+                "weights_dtype": weights_dtype,
                 **(metadata or {}),
             },
             indent=2,
@@ -174,13 +219,8 @@ def verify_checkpoint(folder):
 
 def _import_zoo_classes():
     """Registers the zoo's serializable classes (package "zoo") so Keras can rebuild the model."""
-    importlib.import_module("zoo.layers")
-    importlib.import_module("zoo.models")
-    try:  # optional: zoo.text (the tokenizers) may not be there yet
-        importlib.import_module("zoo.text")
-    except ModuleNotFoundError as error:
-        if not (error.name or "").startswith("zoo.text"):  # e.g. a missing third-party package: show it
-            raise
+    for module in ("zoo.layers", "zoo.models", "zoo.text", "zoo.losses"):
+        importlib.import_module(module)
 
 
 def _repo_id(uri):
