@@ -207,6 +207,7 @@ def train(config, data_dir, run_dir, max_minutes):
         epochs=config.max_epochs,
         validation_data=as_dataset(validation),
         callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes),
+        shuffle=False,  # the stream is shuffled already
         verbose=2,
     )
     return history
