@@ -65,10 +65,10 @@ class _Translator(tf.Module):
         lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,)
         check = tf.debugging.assert_positive(lengths, message="translate: a source text is empty")
         with tf.control_dependencies([check]):
-            limits = 2 * lengths + 10  # the default of zoo.translation
+            limits = translation.default_max_lengths(lengths)
         k = self.beam_size
         outputs, log_prob, out_lengths, _ = translation._beam_loop(self.model, k, ids, limits, tf.reduce_max(limits))
-        score = log_prob / tf.cast(tf.maximum(out_lengths, 1), tf.float32) ** self.length_penalty  # (B K,)
+        score = translation.length_normalised(log_prob, out_lengths, self.length_penalty)  # (B K,)
         best = tf.argmax(tf.reshape(score, (-1, k)), axis=1, output_type=tf.int32)  # (B,)
         chosen = tf.gather(outputs, best + k * tf.range(tf.shape(best)[0]))  # (B, C)
         return {"translations": self.target_tokenizer.detokenize(chosen)}

@@ -288,10 +288,7 @@ def translate(
     bar = keras.utils.Progbar(len(rows), unit_name="sentence") if progress else None
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
-        width = max(len(rows[i]) for i in chunk)
-        source = np.zeros((len(chunk), width), np.int32)
-        for r, i in enumerate(chunk):
-            source[r, : len(rows[i])] = rows[i]
+        source = keras.utils.pad_sequences([rows[i] for i in chunk], padding="post", dtype="int32")  # (B, S)
         if method == "beam":
             out = beam_search(model, source, beam_size=beam_size, length_penalty=length_penalty,
                               max_length=max_length, jit_compile=jit_compile)
@@ -334,7 +331,7 @@ def _prepare(name, model, source_ids, max_length, jit_compile, bucket=True):
     source = _check_source(name, source_ids, int(model.source_vocabulary_size), getattr(model, "max_source_length", None))
     source_lengths = np.sum(source != PAD_ID, axis=1)
     if max_length is None:
-        limits = 2 * source_lengths + 10
+        limits = default_max_lengths(source_lengths)
     else:
         max_length = integer_argument(name, "max_length", max_length)
         if max_length < 1:
@@ -416,7 +413,7 @@ def _beam_result(run, beam_size, length_penalty, return_all, ids, log_prob, leng
     attention = attention.numpy()[: batch * k].reshape(batch, k, ids.shape[-1], -1)[..., :width]
     lengths = lengths.numpy()[: batch * k].reshape(batch, k).astype(np.int32)
     log_prob = log_prob.numpy()[: batch * k].reshape(batch, k).astype(np.float32)
-    scores = _normalise(log_prob, lengths, length_penalty)
+    scores = length_normalised(log_prob, lengths, length_penalty).numpy()
     order = np.argsort(-scores, axis=1, kind="stable")  # best first; -inf last
     ids = np.take_along_axis(ids, order[:, :, None], axis=1)
     attention = np.take_along_axis(attention, order[:, :, None, None], axis=1)
@@ -433,10 +430,15 @@ def _beam_result(run, beam_size, length_penalty, return_all, ids, log_prob, leng
     )
 
 
-def _normalise(log_prob, lengths, length_penalty):
-    """log p / length ** alpha, float32."""
-    lengths = np.maximum(lengths, 1).astype(np.float32)
-    return (log_prob / lengths ** np.float32(length_penalty)).astype(np.float32)
+def default_max_lengths(source_lengths):
+    """Most output tokens per row when none is given: 2 * source length + 10 (arrays or tensors)."""
+    return 2 * source_lengths + 10
+
+
+def length_normalised(log_prob, lengths, length_penalty):
+    """The final ranking score of beam hypotheses, log p / length ** alpha, as a float32 tensor."""
+    lengths = tf.cast(tf.maximum(lengths, 1), tf.float32)
+    return tf.cast(log_prob, tf.float32) / lengths ** tf.constant(length_penalty, tf.float32)
 
 
 # --- the graph pieces -------------------------------------------------------------------

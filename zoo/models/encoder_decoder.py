@@ -95,7 +95,7 @@ class EncoderDecoder(keras.Model):
 
         self.source_embedding = keras.layers.Embedding(source_vocabulary_size, embedding_dim, name="source_embedding")
         self.target_embedding = keras.layers.Embedding(target_vocabulary_size, embedding_dim, name="target_embedding")
-        self.embedding_drop = keras.layers.Dropout(dropout, noise_shape=None, seed=seed, name="embedding_dropout")
+        self.embedding_drop = keras.layers.Dropout(dropout, seed=seed, name="embedding_dropout")
         self.encoder = layers.Stacked(
             [layers.Bidirectional(ENCODER_LAYERS[cell](encoder_units, name=f"encoder_{i}")) for i in range(encoder_layers)],
             dropout=dropout,
