@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, callbacks, run_dir_of
+from recipes.training import argument_parser, callbacks, endless_stream, run_recipe
 from zoo.models import RecurrentLanguageModel
 
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}  # the zoo layer of each cell (rnn: Elman)
@@ -160,16 +160,7 @@ def train(config, data_dir, run_dir, max_minutes):
 
 def _epoch_stream(ids, config, steps_per_epoch):
     """An endless dataset: epoch after epoch of `training_windows`, each from a new seed."""
-    def windows(epoch):
-        return training_windows(ids, config, config.seed * 1000 + epoch).take(steps_per_epoch)
-
-    first = windows(0)
-    spec = first.element_spec
-    generator = tf.data.Dataset.from_generator(
-        lambda: (batch for epoch in range(10**6) for batch in windows(epoch).as_numpy_iterator()),
-        output_signature=spec,
-    )
-    return generator.prefetch(2)
+    return endless_stream(lambda epoch: training_windows(ids, config, config.seed * 1000 + epoch), steps_per_epoch)
 
 
 def validation_command(data_dir):
@@ -302,14 +293,10 @@ def main(argv=None):
                         help="do not train: plot the validation curves of the shipped models "
                              "(docs/charlm_learning_curves.png)")
     args = parser.parse_args(argv)
-    config = CONFIGS[args.model]
-    run_dir = run_dir_of(args, config)
     if args.plot:
         plot_learning_curves(args.plot)
-    elif args.package:
-        package(config, args.data_dir, run_dir, args.checkpoints_dir)
     else:
-        train(config, args.data_dir, run_dir, args.max_minutes)
+        run_recipe(args, CONFIGS, train, package)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, callbacks, run_dir_of
+from recipes.training import argument_parser, bucketed_indices, callbacks, run_recipe
 from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -115,19 +115,11 @@ def make_batch(sources, targets):
     return (pad(sources), target_in), labels
 
 
-def bucketed_batches(sources, targets, batch_size, rng=None, chunk_batches=50):
-    """Batches of similar lengths (little padding). With `rng`: shuffled pairs, sorted by
-    length within chunks of `chunk_batches` batches, batches in random order; else by length."""
-    order = np.arange(len(sources)) if rng is None else rng.permutation(len(sources))
-    length = np.array([len(sources[i]) + len(targets[i]) for i in order])
-    chunk = batch_size * chunk_batches if rng is not None else len(order)
-    batches = []
-    for start in range(0, len(order), chunk):
-        part = order[start : start + chunk][np.argsort(length[start : start + chunk], kind="stable")]
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    if rng is not None:
-        batches = [batches[i] for i in rng.permutation(len(batches))]
-    return [make_batch([sources[i] for i in b], [targets[i] for i in b]) for b in batches]
+def bucketed_batches(sources, targets, batch_size, rng=None):
+    """Batches of pairs of similar lengths (`recipes.training.bucketed_indices`)."""
+    lengths = [len(s) + len(t) for s, t in zip(sources, targets)]
+    return [make_batch([sources[i] for i in b], [targets[i] for i in b])
+            for b in bucketed_indices(lengths, batch_size, rng)]
 
 
 def training_stream(sources, targets, config):
@@ -309,12 +301,7 @@ stalls, the epoch with the best validation loss kept. {len(history)} epochs ({in
 
 def main(argv=None):
     args = argument_parser(__doc__.split("\n")[0], CONFIGS, "nmt-multi30k-de-en", 110.0).parse_args(argv)
-    config = CONFIGS[args.model]
-    run_dir = run_dir_of(args, config)
-    if args.package:
-        package(config, args.data_dir, run_dir, args.checkpoints_dir)
-    else:
-        train(config, args.data_dir, run_dir, args.max_minutes)
+    run_recipe(args, CONFIGS, train, package)
 
 
 if __name__ == "__main__":

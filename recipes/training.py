@@ -2,11 +2,14 @@
 
 import argparse
 import csv
+import itertools
 import os
 import time
 from pathlib import Path
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +42,8 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 class HistoryLog(keras.callbacks.Callback):
-    """Appends one row per epoch to history.csv: epoch, step, seconds of training (over resumes), losses."""
+    """Appends one row per epoch to history.csv: epoch, step, seconds of training (over resumes), losses,
+    then any other metric of the epoch's logs (e.g. accuracy, val_accuracy)."""
 
     def __init__(self, path, steps_per_epoch):
         super().__init__()
@@ -58,26 +62,45 @@ class HistoryLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         new = not self.path.exists()
         seconds = self.previous_seconds + time.monotonic() - self.start
+        metrics = ["loss", "val_loss"] + sorted(k for k in logs if k not in ("loss", "val_loss", "learning_rate"))
         with self.path.open("a", newline="") as f:
             writer = csv.writer(f)
             if new:
-                writer.writerow(["epoch", "step", "train_seconds", "loss", "val_loss"])
+                writer.writerow(["epoch", "step", "train_seconds", *metrics])
             writer.writerow([epoch + 1, (epoch + 1) * self.steps_per_epoch, f"{seconds:.1f}",
-                             f"{logs['loss']:.5f}", f"{logs['val_loss']:.5f}"])
+                             *(f"{logs[k]:.5f}" for k in metrics)])
 
 
-def callbacks(run_dir, steps_per_epoch, patience, max_minutes):
+def callbacks(run_dir, steps_per_epoch, patience, max_minutes, monitor="val_loss", learning_rate_schedule=None):
     """What every recipe's `model.fit` uses: resume state every epoch (`backup/`), the best model by
-    validation loss (`best.keras`), learning rate halved on a plateau, early stopping after
-    `patience` epochs without progress, `history.csv`, and the wall-clock budget."""
+    the validation metric `monitor` (`best.keras`), learning rate halved on a plateau (or set by
+    `learning_rate_schedule(epoch) -> rate`, epoch counted from 0, where given), early stopping
+    after `patience` epochs without progress, `history.csv`, and the wall-clock budget."""
+    if learning_rate_schedule is None:
+        learning_rate = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5)
+    else:
+        learning_rate = keras.callbacks.LearningRateScheduler(lambda epoch, rate: learning_rate_schedule(epoch))
     return [
         keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor="val_loss", save_best_only=True),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1, min_lr=1e-5),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience),
+        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor, save_best_only=True),
+        learning_rate,
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience),
         HistoryLog(run_dir / "history.csv", steps_per_epoch),
         TimeBudget(max_minutes),
     ]
+
+
+def endless_stream(batches_of_epoch, steps_per_epoch):
+    """The training data of `model.fit(..., steps_per_epoch=steps_per_epoch)` as one endless dataset:
+    epoch after epoch of the dataset `batches_of_epoch(epoch)` (epoch 0, 1, ...: e.g. a new seed each),
+    each cut to its first `steps_per_epoch` batches."""
+    spec = batches_of_epoch(0).element_spec
+    generator = tf.data.Dataset.from_generator(
+        lambda: (batch for epoch in itertools.count()
+                 for batch in batches_of_epoch(epoch).take(steps_per_epoch).as_numpy_iterator()),
+        output_signature=spec,
+    )
+    return generator.prefetch(2)
 
 
 def argument_parser(description, configs, default_model, default_minutes):
@@ -98,3 +121,28 @@ def argument_parser(description, configs, default_model, default_minutes):
 
 def run_dir_of(args, config):
     return args.run_dir or REPO / "runs" / config.name
+
+
+def run_recipe(args, configs, train, package):
+    """What a recipe's main does with `argument_parser`'s flags: `package(config, data_dir, run_dir,
+    checkpoints_dir)` with --package, else `train(config, data_dir, run_dir, max_minutes)`."""
+    config = configs[args.model]
+    if args.package:
+        return package(config, args.data_dir, run_dir_of(args, config), args.checkpoints_dir)
+    return train(config, args.data_dir, run_dir_of(args, config), args.max_minutes)
+
+
+def bucketed_indices(lengths, batch_size, rng=None, chunk_batches=50):
+    """Index batches of examples of similar length (little padding). With `rng`: the examples
+    shuffled, sorted by length within chunks of `chunk_batches` batches, the batches in random
+    order; without: all sorted by length."""
+    order = np.arange(len(lengths)) if rng is None else rng.permutation(len(lengths))
+    length = np.asarray(lengths)[order]
+    chunk = batch_size * chunk_batches if rng is not None else len(order)
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start : start + chunk][np.argsort(length[start : start + chunk], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches

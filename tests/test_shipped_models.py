@@ -97,3 +97,20 @@ def test_translator_covers_unknown_words_with_subwords(name):
     source = model.source_tokenizer(["Zyxwvu Qbrtzlplatz™ 42"])
     result = beam_search(model, source, beam_size=3)
     assert result.lengths[0] > 0 and not np.isin(result.ids, [1, 2]).any()  # no <unk>, no <bos>
+
+
+# --- classifiers --------------------------------------------------------------------------
+
+CLASSIFIERS = [name for name in ("sentiment-sst2-bilstm",) if name in zoo.list_models()]
+
+
+@pytest.mark.skipif(not (DATA_DIR / "sst2").exists(), reason="needs the shared data")
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifier_accuracy_on_a_fixed_slice_matches_the_card(name):
+    """The first dev sentences get the accuracy recorded when the model shipped."""
+    from zoo.classification import accuracy, read_labelled_tsv
+
+    check = metadata(name)["quality_check"]
+    sentences, labels = read_labelled_tsv(DATA_DIR / check["tsv"])
+    result = accuracy(zoo.load(name), sentences[: check["sentences"]], labels[: check["sentences"]])
+    assert result["correct"] == check["correct"]

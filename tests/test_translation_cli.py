@@ -40,7 +40,7 @@ def checkpoint(tmp_path_factory):
 def test_bucketed_batches_hold_every_pair_once_with_bos_and_eos():
     sources = [np.arange(4, 4 + n) for n in (3, 1, 5, 2, 4)]
     targets = [np.arange(10, 10 + n) for n in (2, 4, 1, 3, 5)]
-    batches = recipe.bucketed_batches(sources, targets, 2, np.random.default_rng(0), chunk_batches=2)
+    batches = recipe.bucketed_batches(sources, targets, 2, np.random.default_rng(0))
     seen = []
     for (source, target_in), labels in batches:
         assert np.all(target_in[:, 0] == BOS_ID)

@@ -60,6 +60,8 @@ def demo(args):
 RECIPES = {
     "charlm_shakespeare": "recipes.charlm_shakespeare",
     "multi30k_translation": "recipes.multi30k_translation",
+    "sst2_sentiment": "recipes.sst2_sentiment",
+    "ud_pos_tagging": "recipes.ud_pos_tagging",
 }
 
 
@@ -112,11 +114,18 @@ def generate_command(args):
 
 def evaluate_command(args):
     """Scores a model on a file: a language model on plain text (--text-file: nats, bits,
-    perplexity per character), a translator on a line-aligned pair (--src, --ref: BLEU)."""
+    perplexity per character), a translator on a line-aligned pair (--src, --ref: BLEU), a
+    classifier on `sentence<TAB>label` lines (--tsv: accuracy), a tagger on a CoNLL-U file
+    (--conllu: UPOS accuracy)."""
+    if args.tsv:
+        return _evaluate_classification(args)
+    if args.conllu:
+        return _evaluate_tagging(args)
     if args.src or args.ref:
         return _evaluate_translation(args)
     if not args.text_file:
-        raise ValueError("give --text-file FILE (language models) or --src FILE --ref FILE (translators)")
+        raise ValueError("give --text-file FILE (language models), --src FILE --ref FILE (translators) or "
+                         "--tsv FILE (classifiers) or --conllu FILE (taggers)")
     import numpy as np
     import tensorflow as tf
 
@@ -184,6 +193,59 @@ def _read_lines(path):
 def _require(model, attribute, name, kind):
     if not hasattr(model, attribute):
         raise ValueError(f"{name} is a {type(model).__name__}, not {kind}")
+
+
+def _evaluate_classification(args):
+    import zoo
+    from zoo.classification import evaluate_tsv
+
+    model = zoo.load(args.name)
+    _require(model, "classify", args.name, "a classifier (--tsv)")
+    result = evaluate_tsv(model, args.tsv)
+    print(f"{args.name} on {args.tsv} ({result['count']:,} sentences)")
+    print(f"  accuracy {result['accuracy']:.2%} ({result['correct']:,} of {result['count']:,})")
+    return 0
+
+
+def classify_command(args):
+    """Labels a text with a classifier: prints the label and its probability."""
+    import zoo
+
+    if not args.text.strip():
+        raise ValueError("the text is empty: give a sentence to classify")
+    model = zoo.load(args.name)
+    _require(model, "classify", args.name, "a classifier")
+    label, probabilities = model.classify(args.text)
+    print(f"{label}\t{probabilities.max():.4f}")
+    return 0
+
+
+def _evaluate_tagging(args):
+    import zoo
+    from zoo.corpora import read_conllu
+    from zoo.evaluation import tagging_accuracy
+
+    sentences = read_conllu(args.conllu)
+    model = zoo.load(args.name)
+    _require(model, "tag_words", args.name, "a tagger (--conllu)")
+    result = tagging_accuracy(model, sentences)
+    print(f"{args.name} on {args.conllu} ({result['words']:,} words, {result['sentences']:,} sentences, "
+          f"gold tokenization)")
+    print(f"  UPOS accuracy         {result['accuracy']:.2%}")
+    print(f"  unseen-word accuracy  {result['unseen_accuracy']:.2%}   ({result['unseen_words']:,} words outside "
+          f"the word vocabulary)")
+    return 0
+
+
+def tag_command(args):
+    """Tags the words of a sentence (split on whitespace) with universal POS tags."""
+    import zoo
+
+    model = zoo.load(args.name)
+    _require(model, "tag_words", args.name, "a tagger")
+    for word, tag in model.tag([args.text])[0]:
+        print(f"{word}\t{tag}")
+    return 0
 
 
 def translate_command(args):
@@ -294,6 +356,14 @@ def build_parser():
     sub.add_argument("--method", choices=("beam", "greedy"), default="beam")
     sub.add_argument("--beam-size", type=int, default=5)
     sub.add_argument("--output", help="also write the translations to this file")
+    sub.add_argument("--tsv", help="`sentence<TAB>label` lines (an optional header), for a classifier")
+    sub.add_argument("--conllu", help="a CoNLL-U file, for a tagger (UPOS accuracy, gold tokenization)")
+    sub = command("classify", classify_command)
+    sub.add_argument("name")
+    sub.add_argument("text")
+    sub = command("tag", tag_command)
+    sub.add_argument("name")
+    sub.add_argument("text")
     sub = command("translate", translate_command)
     sub.add_argument("name")
     sub.add_argument("text")

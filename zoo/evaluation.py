@@ -1,9 +1,30 @@
-"""Evaluation of language models on running text."""
+"""Evaluation: language models on running text, translators by BLEU, taggers by accuracy."""
 
 import math
 
 import numpy as np
 import tensorflow as tf
+
+from zoo.text import UNK_ID, WordTokenizer
+
+
+def running_text_ids(tokenizer, text):
+    """A text as a language model reads it: (ids (N,) int32, unknown (N,) bool).
+
+    A `WordTokenizer` reads each line's words followed by `<eos>` (Mikolov's PTB files hold one
+    sentence a line, and Zaremba et al.'s reader turns every newline into `<eos>`); any other
+    tokenizer (characters) reads the whole text, newlines included. `unknown` is True where a
+    token outside the vocabulary became `<unk>`; a word written "<unk>" in the text (PTB's rare
+    words) is a token of the vocabulary, not unknown.
+    """
+    if not isinstance(tokenizer, WordTokenizer):
+        ids = tokenizer.tokenize_ragged(tf.constant([text]))[0].numpy()
+        return ids, ids == UNK_ID
+    lines = tokenizer.split(tf.constant(text.splitlines(), tf.string))  # (L, None) words
+    ends = tf.RaggedTensor.from_tensor(tf.fill([lines.nrows(), 1], "<eos>"))  # (L, 1)
+    words = tf.concat([lines, ends], axis=1).flat_values  # (N,)
+    ids = tokenizer.lookup(words).numpy()
+    return ids, (ids == UNK_ID) & (words.numpy() != b"<unk>")
 
 
 def language_model_loss(model, ids, segment_length=1024):
@@ -63,3 +84,43 @@ def corpus_bleu(hypotheses, references):
         "sentences": len(hypotheses),
     }
 
+
+
+def tagging_accuracy(model, sentences, batch_size=64):
+    """Per-word accuracy of a `SequenceTagger` on gold-tokenized sentences.
+
+    Args:
+        sentences: `zoo.corpora.TaggedSentence`s (words, gold tags); a gold tag the model does
+            not know counts as an error.
+
+    Returns:
+        dict with `accuracy`, `words`, `sentences`, and `unseen_accuracy` / `unseen_words` over
+        the words outside the model's word vocabulary (read as `<unk>`: tagged from their spelling).
+    """
+    if not sentences:
+        raise ValueError("tagging_accuracy: no sentences to evaluate")
+    tag_ids = tf.function(model.tag_ids, input_signature=[tf.TensorSpec((None, None), tf.string)])
+    index = {tag: i for i, tag in enumerate(model.tags)}
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i].words))  # similar lengths batch together
+    correct = unseen_correct = unseen = words = 0
+    for start in range(0, len(order), batch_size):
+        batch = [sentences[i] for i in order[start : start + batch_size]]
+        width = max(len(s.words) for s in batch)
+        padded = tf.constant([list(s.words) + [""] * (width - len(s.words)) for s in batch])
+        predicted, ids = tag_ids(padded).numpy(), model.word_tokenizer.lookup(padded).numpy()
+        for row, sentence in enumerate(batch):
+            n = len(sentence.words)
+            gold = np.array([index.get(tag, -2) for tag in sentence.tags])
+            right = predicted[row, :n] == gold
+            is_unseen = ids[row, :n] == UNK_ID
+            correct += int(right.sum())
+            unseen_correct += int(right[is_unseen].sum())
+            unseen += int(is_unseen.sum())
+            words += n
+    return {
+        "accuracy": correct / words,
+        "words": words,
+        "sentences": len(sentences),
+        "unseen_accuracy": unseen_correct / unseen if unseen else float("nan"),
+        "unseen_words": unseen,
+    }

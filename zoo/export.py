@@ -3,6 +3,7 @@
 import tensorflow as tf
 
 from zoo import decoding, translation
+from zoo.models import SequenceClassifier, SequenceTagger
 
 
 class _TextGenerator(tf.Module):
@@ -78,6 +79,53 @@ class _Translator(tf.Module):
         return {"translation": self.translate_batch(text[None])["translations"][0]}
 
 
+class _Classifier(tf.Module):
+    """classify(text) -> label and probabilities: tokenization, encoder and softmax in-graph."""
+
+    def __init__(self, model):
+        super().__init__()
+        model.build()
+        self.model = model
+        self.tokenizer = model.tokenizer
+        self.labels = tf.constant(model.labels)
+
+    @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="texts")])
+    def classify_batch(self, texts):
+        ids = self.tokenizer(texts)  # (B, T)
+        words = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,)
+        check = tf.debugging.assert_positive(words, message="classify: a text has no words")
+        with tf.control_dependencies([check]):
+            probabilities = tf.nn.softmax(self.model.classify_ids(ids))  # (B, C)
+        return {"labels": tf.gather(self.labels, tf.argmax(probabilities, axis=1)), "probabilities": probabilities}
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="text")])
+    def classify(self, text):
+        result = self.classify_batch(text[None])
+        return {"label": result["labels"][0], "probabilities": result["probabilities"][0]}
+
+
+class _Tagger(tf.Module):
+    """tag(text) -> words and tags (whitespace tokenization in-graph); tag_words(words) -> tags."""
+
+    def __init__(self, model):
+        super().__init__()
+        if not model.built:
+            model.build()
+        self.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec((None, None), tf.string, name="words")])
+    def tag_words(self, words):
+        return {"tags": self.model.tag_words(words)}
+
+    @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="text")])
+    def tag(self, text):
+        words = self.model.split(text[None])  # (1, T)
+        check = tf.debugging.assert_positive(tf.shape(words)[1], message="tag: the text has no words")
+        with tf.control_dependencies([check]):
+            tags = self.model.tag_words(words)
+        return {"words": words[0], "tags": tags[0]}
+
+
 def export_saved_model(model, directory, beam_size=5):
     """Writes a SavedModel that serves `model` on text, for plain `tf.saved_model.load`:
 
@@ -86,12 +134,24 @@ def export_saved_model(model, directory, beam_size=5):
     - a translator (`EncoderDecoder`): `translate` (text: string) -> {"translation": string}
       and `translate_batch` (texts: (B,) string) -> {"translations": (B,) string}, beam
       search of `beam_size` inside; sources longer than the model's max_source_length
-      subwords are truncated.
+      subwords are truncated;
+    - a classifier (`SequenceClassifier`): `classify` (text: string) -> {"label": string,
+      "probabilities": (C,) float32} and `classify_batch` (texts: (B,) string) ->
+      {"labels": (B,) string, "probabilities": (B, C) float32}; a text without words fails;
+    - a tagger (`SequenceTagger`): `tag` (text: string) -> {"words": (T,) string, "tags": (T,)
+      string}, the text split on whitespace; `tag_words` (words: (B, T) string, right-padded
+      with "") -> {"tags": (B, T) string, "" at padding}.
 
     Load it in a process with only TensorFlow and tensorflow_text (keep a reference to the
     loaded object while calling it). Export on a CPU machine.
     """
-    if hasattr(model, "decode_step"):
+    if isinstance(model, SequenceClassifier):
+        module = _Classifier(model)
+        signatures = {"classify": module.classify, "classify_batch": module.classify_batch}
+    elif isinstance(model, SequenceTagger):
+        module = _Tagger(model)
+        signatures = {"tag": module.tag, "tag_words": module.tag_words}
+    elif hasattr(model, "decode_step"):
         if not model.built:
             model.build()
         module = _Translator(model, beam_size=beam_size)

@@ -12,6 +12,7 @@ from zoo.layers.rnn import RNN
 from zoo.layers.sequence_pooling import SequencePooling
 from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from zoo.layers.stacked import Stacked
+from zoo.layers.word_character_encoder import WordCharacterEncoder
 
 __all__ = [
     "RecurrentCell",
@@ -29,4 +30,5 @@ __all__ = [
     "BahdanauAttention",
     "LuongAttention",
     "AttentionDecoder",
+    "WordCharacterEncoder",
 ]

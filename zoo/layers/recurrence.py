@@ -231,7 +231,10 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
                 d_outputs, d_final = upstream[0], upstream[1:]
             else:
                 d_outputs, d_final = None, upstream
-            d_final = [tf.zeros_like(s) if d is None else d for d, s in zip(d_final, final_states)]
+            # A gather downstream (e.g. of each distinct word's final state) sends IndexedSlices: densify.
+            d_final = [tf.zeros_like(s) if d is None else tf.convert_to_tensor(d) for d, s in zip(d_final, final_states)]
+            if d_outputs is not None:
+                d_outputs = tf.convert_to_tensor(d_outputs)
             zh_history, state_history = history or forward(zx, states, mask, weights, False, True)[2:]
             d_zx, d_initial, d_weights = backward(
                 zx, mask, weights, zh_history, state_history, d_outputs, d_final

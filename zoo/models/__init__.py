@@ -2,5 +2,7 @@
 
 from zoo.models.encoder_decoder import EncoderDecoder
 from zoo.models.recurrent_language_model import RecurrentLanguageModel
+from zoo.models.sequence_classifier import SequenceClassifier
+from zoo.models.sequence_tagger import SequenceTagger
 
-__all__ = ["RecurrentLanguageModel", "EncoderDecoder"]
+__all__ = ["RecurrentLanguageModel", "EncoderDecoder", "SequenceTagger", "SequenceClassifier"]

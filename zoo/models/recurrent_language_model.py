@@ -15,6 +15,8 @@ class RecurrentLanguageModel(keras.Model):
         e_t = E[x_t]                        (B, T, E), dropout on e
         h^(1..L) = Stacked(RNN_1 .. RNN_L)  (B, T, H), dropout between layers and on h^(L)
         logits_t = h^(L)_t W_o + b_o         (B, T, V)
+        tied (`tie_embeddings`): W_o = (P E^T), logits_t = (h^(L)_t P) E^T + b_o, with P (H, E) a
+            linear projection where H != E, none where H == E (Press & Wolf 2017, Inan et al. 2017)
 
     Args:
         vocabulary_size: V, including the reserved ids (pad 0, unk 1, bos 2, eos 3).
@@ -22,8 +24,17 @@ class RecurrentLanguageModel(keras.Model):
         units: H of every layer.
         num_layers: L.
         embedding_dim: E.
-        dropout: between layers and before the softmax.
-        embedding_dropout: on the embeddings.
+        dropout: between layers (one mask per sequence), and before the softmax unless
+            `output_dropout` is given.
+        embedding_dropout: on the embeddings' features.
+        output_dropout: before the softmax (None: `dropout`).
+        variational_dropout: the embedding and output dropout draw one mask per sequence, shared
+            by all its steps (Gal & Ghahramani 2016), as the dropout between layers always does;
+            False: a new mask at every step (Zaremba et al. 2014).
+        word_dropout: per sequence, each word type is dropped with this probability: all its
+            occurrences read a zero embedding, the others are scaled by 1 / (1 - word_dropout)
+            (Gal & Ghahramani 2016's embedding dropout).
+        tie_embeddings: the output layer reuses the embedding matrix (see above).
         tokenizer: optional text layer (e.g. `zoo.text.CharTokenizer`) that maps strings to
             the ids this model reads; saved with the model (its vocabulary as an asset).
 
@@ -43,6 +54,10 @@ class RecurrentLanguageModel(keras.Model):
         embedding_dropout=0.0,
         seed=None,
         tokenizer=None,
+        output_dropout=None,
+        variational_dropout=False,
+        word_dropout=0.0,
+        tie_embeddings=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -57,11 +72,19 @@ class RecurrentLanguageModel(keras.Model):
         self.embedding_dim = embedding_dim
         self.dropout = dropout
         self.embedding_dropout = embedding_dropout
+        self.output_dropout = output_dropout
+        self.variational_dropout = variational_dropout
+        self.word_dropout = word_dropout
+        self.tie_embeddings = tie_embeddings
         self.seed = seed
         # No mask_zero: training text has no padding, and a mask costs the loop ~17% (measured on the
         # 2x512 LSTM); `encode` takes an explicit mask for right-padded batches (prompts).
         self.embedding = keras.layers.Embedding(vocabulary_size, embedding_dim, name="embedding")
-        self.embedding_drop = keras.layers.Dropout(embedding_dropout, seed=seed, name="embedding_dropout")
+        noise_shape = (None, 1, None) if variational_dropout else None  # (B, 1, F): one mask per sequence
+        self.word_seed_generator = keras.random.SeedGenerator(seed) if word_dropout else None
+        self.embedding_drop = keras.layers.Dropout(
+            embedding_dropout, noise_shape=noise_shape, seed=seed, name="embedding_dropout"
+        )
         self.recurrent = layers.Stacked(
             [CELL_LAYERS[cell](units, name=f"{cell}_{i}") for i in range(num_layers)],
             dropout=dropout,
@@ -70,8 +93,17 @@ class RecurrentLanguageModel(keras.Model):
             seed=seed,
             name="recurrent",
         )
-        self.output_drop = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")
-        self.logits = keras.layers.Dense(vocabulary_size, name="logits")
+        self.output_drop = keras.layers.Dropout(
+            dropout if output_dropout is None else output_dropout, noise_shape=noise_shape, seed=seed,
+            name="output_dropout",
+        )
+        self.projection = (
+            keras.layers.Dense(embedding_dim, use_bias=False, name="output_projection")
+            if tie_embeddings and units != embedding_dim else None
+        )
+        self.logits = TiedLogits(vocabulary_size, name="logits") if tie_embeddings else keras.layers.Dense(
+            vocabulary_size, name="logits"
+        )
         self.tokenizer = tokenizer
 
     def call(self, ids, training=False):
@@ -83,9 +115,20 @@ class RecurrentLanguageModel(keras.Model):
         mask: optional (B, T) booleans, False at padding: a padded step keeps the state, so
         the final states of a right-padded row are those of its last real token.
         """
-        e = self.embedding_drop(self.embedding(ids), training=training)  # (B, T, E)
+        e = self.embedding(ids)  # (B, T, E)
+        if training and self.word_dropout:
+            e = word_type_dropout(ids, e, self.word_dropout, self.vocabulary_size, self.word_seed_generator)
+        e = self.embedding_drop(e, training=training)
         h, *states = self.recurrent(e, mask=mask, initial_state=states, training=training)  # (B, T, H)
-        return self.logits(self.output_drop(h, training=training)), states
+        return self.output_logits(self.output_drop(h, training=training)), states
+
+    def output_logits(self, h):
+        """h (..., H) -> logits (..., V): the output layer, through the embedding matrix when tied."""
+        if not self.tie_embeddings:
+            return self.logits(h)
+        if self.projection is not None:
+            h = self.projection(h)  # (..., E)
+        return self.logits(h, self.embedding.embeddings)
 
     def initial_states(self, batch_size):
         return [tf.zeros((batch_size, size)) for size in self.recurrent.state_size]
@@ -99,7 +142,7 @@ class RecurrentLanguageModel(keras.Model):
             x, layer_states = layer.cell(x, states[start : start + count])
             new_states += layer_states
             start += count
-        return self.logits(x), new_states
+        return self.output_logits(x), new_states
 
     def get_config(self):
         return {
@@ -111,6 +154,46 @@ class RecurrentLanguageModel(keras.Model):
             "embedding_dim": self.embedding_dim,
             "dropout": self.dropout,
             "embedding_dropout": self.embedding_dropout,
+            "output_dropout": self.output_dropout,
+            "variational_dropout": self.variational_dropout,
+            "word_dropout": self.word_dropout,
+            "tie_embeddings": self.tie_embeddings,
             "seed": self.seed,
             "tokenizer": None if self.tokenizer is None else keras.saving.serialize_keras_object(self.tokenizer),
         }
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TiedLogits(keras.layers.Layer):
+    """The output layer of tied embeddings: logits = h E^T + b, E (V, E) the input embedding matrix.
+
+    Its only weight is the bias b (V,). Call: `layer(h, embeddings)`, h (..., E) -> (..., V).
+    """
+
+    def __init__(self, vocabulary_size, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size = vocabulary_size
+        self.bias = self.add_weight(shape=(vocabulary_size,), initializer="zeros", name="bias")
+        self.built = True
+
+    def call(self, h, embeddings):
+        logits = tf.tensordot(h, tf.cast(embeddings, h.dtype), axes=[[-1], [1]])  # (..., V)
+        return logits + tf.cast(self.bias, h.dtype)
+
+    def compute_output_shape(self, h_shape, embeddings_shape):
+        return tuple(h_shape[:-1]) + (self.vocabulary_size,)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size}
+
+
+def word_type_dropout(ids, embedded, rate, vocabulary_size, seed_generator):
+    """Drops word types, not single tokens (Gal & Ghahramani 2016): per sequence, each id of the
+    vocabulary is dropped with probability `rate`; all its occurrences get a zero embedding.
+
+        keep[b, v] ~ Bernoulli(1 - rate)                        (B, V)
+        e'[b, t] = e[b, t] * keep[b, ids[b, t]] / (1 - rate)    (B, T, E)
+    """
+    keep = keras.random.uniform((tf.shape(ids)[0], vocabulary_size), seed=seed_generator) >= rate  # (B, V)
+    kept = tf.gather(keep, ids, batch_dims=1)  # (B, T)
+    return embedded * tf.cast(kept, embedded.dtype)[:, :, None] / (1.0 - rate)

@@ -1,16 +1,12 @@
 """A character (Unicode code point) tokenizer as a Keras layer, usable in graphs and SavedModels."""
 
-import json
-import os
-
 import keras
 import tensorflow as tf
 import tensorflow_text
 
-from zoo.text.tokenizer import RESERVED, UNK_ID, Tokenizer
+from zoo.text.tokenizer import RESERVED, UNK_ID, ListedVocabularyTokenizer
 
 REPLACEMENT_CHARACTER = "\ufffd"  # what <unk> (and any id outside the vocabulary) detokenizes to
-VOCABULARY_ASSET = "vocabulary.json"
 
 # Splits UTF-8 strings into code points (and joins them back). Built from core TensorFlow ops
 # (UnicodeDecode / UnicodeEncode), so graphs using it need no custom op to run. Stateless.
@@ -18,7 +14,7 @@ _SPLITTER = tensorflow_text.UnicodeCharTokenizer()
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class CharTokenizer(Tokenizer):
+class CharTokenizer(ListedVocabularyTokenizer):
     """Maps strings to character ids and back.
 
     Ids 0..3 are reserved (`RESERVED`: `<pad>`, `<unk>`, `<bos>`, `<eos>`); character
@@ -132,18 +128,3 @@ class CharTokenizer(Tokenizer):
         # id -> code point; the reserved ids become U+FFFD (only <unk> is left by detokenize).
         table = [ord(REPLACEMENT_CHARACTER)] * len(RESERVED) + [ord(c) for c in self._characters]
         return _SPLITTER.detokenize(tf.gather(tf.constant(table, "int32"), ids))
-
-    # Saving.
-
-    def get_config(self):
-        return {**super().get_config(), "vocabulary": list(self._characters)}
-
-    def save_assets(self, dir_path):
-        with open(os.path.join(dir_path, VOCABULARY_ASSET), "w", encoding="utf-8") as f:
-            json.dump(list(self._characters), f, ensure_ascii=False)
-
-    def load_assets(self, dir_path):
-        with open(os.path.join(dir_path, VOCABULARY_ASSET), encoding="utf-8") as f:
-            vocabulary = json.load(f)
-        if vocabulary != list(self._characters):
-            self._set_vocabulary(vocabulary)

@@ -1,5 +1,8 @@
 """What the tokenizer layers share: the reserved ids, string input checks, padding and detokenize."""
 
+import json
+import os
+
 import keras
 import tensorflow as tf
 
@@ -96,3 +99,32 @@ class Tokenizer(keras.layers.Layer):
     def _ids_to_strings(self, ids):
         """int32 ids in [0, vocabulary_size), no pad, bos or eos: (T,) -> scalar, ragged (B, None) -> (B,)."""
         raise NotImplementedError
+
+
+def unknown_word_dropout(ids, rate, seed_generator):
+    """Word dropout to `<unk>`: each word id (>= 4, not a reserved id) becomes `<unk>` with
+    probability `rate`. ids (B, T) -> (B, T); padding stays padding."""
+    dropped = keras.random.uniform(tf.shape(ids), seed=seed_generator) < rate
+    return tf.where(dropped & (ids >= len(RESERVED)), UNK_ID, ids)
+
+
+VOCABULARY_ASSET = "vocabulary.json"
+
+
+class ListedVocabularyTokenizer(Tokenizer):
+    """Base of the tokenizers whose vocabulary is a plain list of tokens (`CharTokenizer`,
+    `WordTokenizer`): the list is in `get_config()` and in the `vocabulary.json` asset of a saved
+    model. A subclass provides `get_vocabulary()` and `_set_vocabulary(vocabulary)`."""
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary": self.get_vocabulary()}
+
+    def save_assets(self, dir_path):
+        with open(os.path.join(dir_path, VOCABULARY_ASSET), "w", encoding="utf-8") as f:
+            json.dump(self.get_vocabulary(), f, ensure_ascii=False)
+
+    def load_assets(self, dir_path):
+        with open(os.path.join(dir_path, VOCABULARY_ASSET), encoding="utf-8") as f:
+            vocabulary = json.load(f)
+        if vocabulary != self.get_vocabulary():
+            self._set_vocabulary(vocabulary)

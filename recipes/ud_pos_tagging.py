@@ -1,0 +1,242 @@
+"""Universal POS tagging on UD English EWT: word embeddings + a character BiLSTM + a 2-layer BiLSTM.
+
+Trains on en_ewt-ud-train.conllu (12,544 sentences), chooses the epoch by UPOS accuracy on
+en_ewt-ud-dev.conllu, and `--package` reports accuracy on en_ewt-ud-test.conllu with gold
+tokenization (multiword tokens such as "don't" are tagged as their syntactic words do|n't).
+
+    python -m recipes.ud_pos_tagging --model pos-ewt-bilstm                  # train (resumes)
+    python -m recipes.ud_pos_tagging --model pos-ewt-bilstm --package        # evaluate, write the checkpoint
+
+Training writes `runs/<model>/`: `backup/` (resume state, every epoch), `best.keras` (best dev
+accuracy), `history.csv`, `vocabulary.json` (the word and character vocabularies of train).
+"""
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recipes.training import argument_parser, bucketed_indices, callbacks, run_recipe
+from zoo.corpora import read_conllu
+from zoo.evaluation import tagging_accuracy
+from zoo.models import SequenceTagger
+from zoo.text import CharTokenizer, WordTokenizer
+
+SPLITS = {"train": "en_ewt-ud-train.conllu", "dev": "en_ewt-ud-dev.conllu", "test": "en_ewt-ud-test.conllu"}
+UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
+             "SCONJ", "SYM", "VERB", "X")  # the 17 universal POS tags of UD v2
+QUALITY_CHECK_SENTENCES = 300  # the first test sentences, re-evaluated by tests/test_shipped_models.py
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    name: str
+    word_dim: int = 100
+    char_dim: int = 50
+    char_units: int = 100
+    units: int = 200
+    num_layers: int = 2
+    dropout: float = 0.33
+    word_dropout: float = 0.1
+    min_word_count: int = 2  # rarer training words are left to the character encoder
+    max_word_length: int = 24
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    clipnorm: float = 5.0
+    max_epochs: int = 40
+    patience: int = 5  # epochs without a better dev accuracy before stopping
+    seed: int = 0
+
+
+CONFIGS = {config.name: config for config in (
+    Config("pos-ewt-bilstm"),
+    Config("pos-ewt-tiny", word_dim=16, char_dim=8, char_units=8, units=16, max_epochs=2),  # for tests
+)}
+
+
+def read_split(data_dir, split):
+    path = Path(data_dir) / "ud_english_ewt" / SPLITS[split]
+    if not path.is_file():
+        raise FileNotFoundError(f"UD English EWT {split} not found at {path}: pass --data-dir or set ZOO_DATA_DIR")
+    return read_conllu(path)
+
+
+def vocabularies(config, sentences, run_dir):
+    """The word tokenizer (lowercased training words seen `min_word_count` times or more), the
+    character tokenizer (every character of the training words) and the tag list (the UPOS tags and
+    any other tag of the training data); cached in the run."""
+    path = run_dir / "vocabulary.json"
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        words = [" ".join(s.words) for s in sentences]
+        saved = {
+            "words": WordTokenizer.from_texts(words, min_count=config.min_word_count, lowercase=True).get_vocabulary(),
+            "characters": sorted({c for s in sentences for w in s.words for c in w}),
+            "tags": sorted(set(UPOS_TAGS) | {t for s in sentences for t in s.tags}),
+        }
+        path.write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+    return (WordTokenizer(saved["words"], lowercase=True, name="word_tokenizer"),
+            CharTokenizer(saved["characters"], name="char_tokenizer"), saved["tags"])
+
+
+def make_batch(sentences, tag_index):
+    """(words (B, T) str padded with "", tag ids (B, T) int32 padded with 0: masked by the model)."""
+    width = max(len(s.words) for s in sentences)
+    words = np.array([list(s.words) + [""] * (width - len(s.words)) for s in sentences], dtype=object)
+    tags = np.array([[tag_index[t] for t in s.tags] + [0] * (width - len(s.tags)) for s in sentences], np.int32)
+    return words, tags
+
+
+def batches(sentences, tag_index, batch_size, rng=None):
+    lengths = [len(s.words) for s in sentences]
+    return [make_batch([sentences[i] for i in b], tag_index) for b in bucketed_indices(lengths, batch_size, rng)]
+
+
+def dataset(make_batches):
+    """A tf.data pipeline over the (words, tags) batches `make_batches()` yields."""
+    spec = (tf.TensorSpec((None, None), tf.string), tf.TensorSpec((None, None), tf.int32))
+    return tf.data.Dataset.from_generator(make_batches, output_signature=spec).prefetch(4)
+
+
+def build_model(config, word_tokenizer, char_tokenizer, tags):
+    model = SequenceTagger(
+        tags, word_tokenizer, char_tokenizer, word_dim=config.word_dim, char_dim=config.char_dim,
+        char_units=config.char_units, units=config.units, num_layers=config.num_layers, dropout=config.dropout,
+        word_dropout=config.word_dropout, max_word_length=config.max_word_length, seed=config.seed,
+        name=config.name.replace("-", "_"),
+    )
+    model.build()
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate, beta_2=0.9, clipnorm=config.clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],  # over real words: the model's output mask hides the padding
+    )
+    return model
+
+
+def train(config, data_dir, run_dir, max_minutes):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    keras.utils.set_random_seed(config.seed)
+    train_sentences, dev_sentences = read_split(data_dir, "train"), read_split(data_dir, "dev")
+    word_tokenizer, char_tokenizer, tags = vocabularies(config, train_sentences, run_dir)
+    tag_index = {t: i for i, t in enumerate(tags)}
+    dev = batches(dev_sentences, tag_index, 64)
+    model = build_model(config, word_tokenizer, char_tokenizer, tags)
+    print(f"{config.name}: {len(train_sentences):,} training sentences, {len(dev_sentences):,} dev; "
+          f"{word_tokenizer.vocabulary_size:,} word ids, {char_tokenizer.vocabulary_size} character ids, "
+          f"{len(tags)} tags; {model.count_params():,} parameters")
+
+    def stream():  # epoch after epoch of bucketed batches, each epoch from its own seed
+        for epoch in range(10**6):
+            yield from batches(train_sentences, tag_index, config.batch_size,
+                               np.random.default_rng(config.seed * 1000 + epoch))
+
+    steps_per_epoch = -(-len(train_sentences) // config.batch_size)
+    return model.fit(
+        dataset(stream), steps_per_epoch=steps_per_epoch, epochs=config.max_epochs,
+        validation_data=dataset(lambda: iter(dev)),
+        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes, monitor="val_accuracy"),
+        shuffle=False,  # the stream is shuffled already
+        verbose=2,
+    )
+
+
+# --- packaging ------------------------------------------------------------------------------
+
+
+def package(config, data_dir, run_dir, checkpoints_dir):
+    """checkpoints/<name>/ from the run's best model, with dev and test UPOS accuracy in its card."""
+    from zoo.checkpoints import save_checkpoint
+
+    word_tokenizer, char_tokenizer, tags = vocabularies(config, read_split(data_dir, "train"), run_dir)
+    best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    model = build_model(config, word_tokenizer, char_tokenizer, tags)
+    model.set_weights(best.get_weights())
+    results = {split: tagging_accuracy(model, read_split(data_dir, split)) for split in ("dev", "test")}
+    for split, result in results.items():
+        print(f"{config.name} {split}: {result}")
+    check = tagging_accuracy(model, read_split(data_dir, "test")[:QUALITY_CHECK_SENTENCES])
+    with (run_dir / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    metadata = {
+        "recipe": "ud_pos_tagging",
+        "config": dataclasses.asdict(config),
+        "upos_accuracy": results,
+        "history": history,
+        "quality_check": {"split": "test", "sentences": QUALITY_CHECK_SENTENCES, **check},
+    }
+    folder = save_checkpoint(model, Path(checkpoints_dir) / config.name, model_card(config, model, results, history),
+                             metadata=metadata)
+    print(f"-> {folder}")
+    return results
+
+
+def model_card(config, model, results, history):
+    best = max(history, key=lambda row: float(row["val_accuracy"]))
+    minutes = float(history[-1]["train_seconds"]) / 60
+    test, dev = results["test"], results["dev"]
+    rows = "\n".join(
+        f"| {split} | {r['accuracy']:.2%} | {r['words']:,} | {r['sentences']:,} | {r['unseen_accuracy']:.2%} "
+        f"| {r['unseen_words']:,} |"
+        for split, r in (("test", test), ("dev", dev))
+    )
+    return f"""# {config.name}
+
+Universal POS tagger (17 UPOS tags) for English, from zoo layers: every word is read twice, as a
+lowercased word embedding ({config.word_dim}; {model.word_tokenizer.vocabulary_size:,} ids: the training
+words seen at least {config.min_word_count} times) and by a character BiLSTM over its spelling
+({config.char_dim}-dim characters, {config.char_units} units a direction), so words never seen in training
+are tagged from their shape; a {config.num_layers}-layer BiLSTM ({config.units} units a direction) reads the
+sentence and a softmax tags each word. No pretrained embeddings. {model.count_params():,} parameters.
+Input: words (gold tokenization) or whitespace-tokenized text.
+
+## Data
+
+UD English EWT v2.16 (CC BY-SA 4.0): train 12,544 sentences, dev 2,001, test 2,077. Web text
+(weblogs, newsgroups, emails, reviews, Yahoo! answers). The dev split chose the epoch; the test
+split was tagged once, for this card.
+
+## Metrics
+
+UPOS accuracy per syntactic word with gold tokenization ("unseen": words outside the word
+vocabulary, read as `<unk>`, tagged from their characters and context):
+
+| split | UPOS accuracy | words | sentences | unseen-word accuracy | unseen words |
+|---|---:|---:|---:|---:|---:|
+{rows}
+
+Measured by:
+
+```bash
+zoo evaluate {config.name} --conllu "$ZOO_DATA_DIR/ud_english_ewt/en_ewt-ud-test.conllu"
+```
+
+## Training
+
+`zoo train ud_pos_tagging --model {config.name}`: Adam (learning rate {config.learning_rate}, beta_2 0.9,
+clipnorm {config.clipnorm}), batches of {config.batch_size} sentences of similar length, dropout
+{config.dropout} (inputs, between layers, before the softmax), word dropout {config.word_dropout} (a known
+word read as `<unk>`), learning rate halved when the dev accuracy stalls, the epoch with the best
+dev accuracy kept. {len(history)} epochs ({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU
+cores (TensorFlow 2.21).
+
+## Limits
+
+Trained on web English with gold tokenization: `zoo tag` splits raw text on whitespace only, so
+punctuation glued to a word ("word,") is read as part of it; tokenize first for best results.
+"""
+
+
+def main(argv=None):
+    args = argument_parser(__doc__.split("\n")[0], CONFIGS, "pos-ewt-bilstm", 55.0).parse_args(argv)
+    run_recipe(args, CONFIGS, train, package)
+
+
+if __name__ == "__main__":
+    main()

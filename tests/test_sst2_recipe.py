@@ -1,0 +1,109 @@
+"""recipes.sst2_sentiment: the validation slice carved by sentence, the pooling report, and a tiny
+run end to end (train, package, `zoo evaluate --tsv` agreeing with the card; LM pretraining)."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from helpers import run
+from recipes import sst2_sentiment as recipe
+from zoo.layers.sequence_pooling import POOLING_MODES
+
+SENTENCES = {"the film is good .": 1, "the story is dull .": 0, "a good cast": 1, "dull , dull , dull": 0}
+PARTS = {"the film": 1, "is good": 1, "good": 1, "the story": 0, "is dull": 0, "dull": 0, "the": 1, "a good": 1,
+         "cast": 1, "dull ,": 0}
+
+
+def test_sentences_are_the_phrases_inside_no_other():
+    phrases = list(PARTS) + list(SENTENCES)
+    assert sorted(phrases[i] for i in recipe.sentence_indices(phrases)) == sorted(SENTENCES)
+    assert recipe.spans("a b c") == {"a", "b", "c", "a b", "b c", "a b c"}
+
+
+def test_the_validation_slice_holds_whole_sentences_and_their_own_phrases_only():
+    phrases = list(PARTS) + list(SENTENCES)
+    labels = list(PARTS.values()) + list(SENTENCES.values())
+    for seed in range(6):
+        split = recipe.carve_validation(phrases, labels, 1, seed)
+        (held,) = split.validation_texts
+        assert split.validation_labels == [SENTENCES[held]]
+        kept = [s for s in SENTENCES if s != held]
+        assert sorted(split.training_sentences) == sorted(kept)
+        kept_parts = set().union(*(recipe.spans(s) for s in kept))
+        # trained on: exactly the phrases inside a kept sentence, with their labels
+        assert sorted(split.train_texts) == sorted(p for p in phrases if p in kept_parts)
+        assert all(labels[phrases.index(t)] == y for t, y in zip(split.train_texts, split.train_labels))
+        assert held not in split.train_texts
+    with pytest.raises(ValueError, match="validation_sentences must be in"):
+        recipe.carve_validation(phrases, labels, 4, 0)
+
+
+def test_the_pooling_report_has_a_row_per_pooling_and_a_plot(tmp_path):
+    def run_result(validation, dev):
+        return {"validation": {"accuracy": validation}, "dev": {"accuracy": dev}, "epochs": 4, "minutes": 8.0}
+
+    results = {mode: [run_result(0.80 + 0.01 * k + 0.001 * s, 0.82 + 0.002 * s) for s in range(3)]
+               for k, mode in enumerate(POOLING_MODES)}
+    report = tmp_path / "docs" / "pooling.md"
+    recipe.write_pooling_report(results, recipe.CONFIGS["sentiment-sst2-bilstm"], 8.0, report)
+    text = report.read_text()
+    for mode in POOLING_MODES:
+        assert f"| `{mode}` | 3 |" in text
+    last = POOLING_MODES[-1]
+    assert f"Best on the validation slice: **`{last}`**" in text
+    assert "| 83.10 ± 0.10 (83.00-83.20) | 82.20 ± 0.20 (82.00-82.40) | 4.0 | 8.0 |" in text
+    assert (tmp_path / "docs" / "pooling.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """A tiny SST-2 (sentences, their parts), and tiny WikiText-2 and PTB files for the language models."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    words = {1: ["good", "great", "charming"], 0: ["bad", "dull", "tedious"]}
+    train, dev = ["sentence\tlabel"], ["sentence\tlabel"]
+    for i in range(60):
+        label = i % 2
+        adjective = rng.choice(words[label])
+        train += [f"the {rng.choice(['film', 'story', 'cast', 'plot'])} is {adjective} {'!' * (i // 2)} \t{label}",
+                  f"{adjective} \t{label}", f"is {adjective} \t{label}"]
+    for i in range(12):
+        dev.append(f"the plot is {rng.choice(words[i % 2])} .\t{i % 2}")
+    (root / "sst2").mkdir()
+    (root / "sst2" / "train.tsv").write_text("\n".join(train) + "\n")
+    (root / "sst2" / "dev.tsv").write_text("\n".join(dev) + "\n")
+    for relative in recipe.LANGUAGE_MODEL_TEXTS:
+        (root / relative).parent.mkdir(exist_ok=True)
+        (root / relative).write_text(" the film is good . \n the plot is dull . \n" * 40)
+    return root
+
+
+@pytest.mark.slow
+def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, tmp_path, capsys):
+    flags = ["--model", "sentiment-sst2-tiny", "--data-dir", data_dir, "--run-dir", tmp_path / "run"]
+    assert run(capsys, "train", "sst2_sentiment", *flags)[0] == 0
+    run(capsys, "train", "sst2_sentiment", *flags, "--package", "--checkpoints-dir", tmp_path / "checkpoints")
+    folder = tmp_path / "checkpoints" / "sentiment-sst2-tiny"
+    metadata = json.loads((folder / "metadata.json").read_text())
+    code, out, _ = run(capsys, "evaluate", folder, "--tsv", data_dir / "sst2" / "dev.tsv")
+    dev = metadata["dev"]
+    assert code == 0 and f"accuracy {dev['accuracy']:.2%} ({dev['correct']} of 12)" in out
+    assert f"**{dev['accuracy']:.2%}**" in (folder / "README.md").read_text()
+    assert metadata["epochs"] == 2 and len(metadata["history"]) == 2
+
+
+@pytest.mark.slow
+def test_language_models_pretrain_and_the_classifier_starts_from_them(data_dir, tmp_path):
+    config = dataclasses.replace(recipe.CONFIGS["sentiment-sst2-tiny"], pretrained_lm=True, lm_sequence_length=8,
+                                 max_epochs=1)
+    with pytest.raises(FileNotFoundError, match="--pretrain-lm first"):
+        recipe.train(config, data_dir, tmp_path, 1.0)
+    recipe.pretrain_language_models(config, data_dir, tmp_path, 0.05)
+    forward, backward = recipe.load_language_models(tmp_path)
+    assert forward.tokenizer.get_vocabulary() == backward.tokenizer.get_vocabulary()
+    history = recipe.train(config, data_dir, tmp_path, 1.0)
+    assert len(history.history["val_accuracy"]) == 1
+    with pytest.raises(ValueError, match="does not start from language models"):
+        recipe.pretrain_language_models(recipe.CONFIGS["sentiment-sst2-tiny"], data_dir, tmp_path, 0.05)
