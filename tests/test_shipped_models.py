@@ -114,3 +114,71 @@ def test_classifier_accuracy_on_a_fixed_slice_matches_the_card(name):
     sentences, labels = read_labelled_tsv(DATA_DIR / check["tsv"])
     result = accuracy(zoo.load(name), sentences[: check["sentences"]], labels[: check["sentences"]])
     assert result["correct"] == check["correct"]
+
+
+# --- taggers ------------------------------------------------------------------------------
+
+TAGGERS = [name for name in ("pos-ewt-bilstm",) if name in zoo.list_models()]
+
+
+@pytest.mark.skipif(not (DATA_DIR / "ud_english_ewt").exists(), reason="needs the shared data")
+@pytest.mark.parametrize("name", TAGGERS)
+def test_tagger_accuracy_on_a_fixed_slice_matches_the_card(name):
+    """The first test sentences of EWT get the accuracy recorded when the model shipped."""
+    from zoo.corpora import read_conllu
+    from zoo.evaluation import tagging_accuracy
+
+    check = metadata(name)["quality_check"]
+    sentences = read_conllu(DATA_DIR / "ud_english_ewt" / "en_ewt-ud-test.conllu")[: check["sentences"]]
+    result = tagging_accuracy(zoo.load(name), sentences)
+    assert result["words"] == check["words"] and result["accuracy"] == pytest.approx(check["accuracy"], abs=1e-9)
+
+
+@pytest.mark.parametrize("name", TAGGERS)
+def test_tagger_tags_unseen_words_from_their_spelling(name):
+    tags = dict(zoo.load(name).tag(["The zorbles were glimfing quickly ."])[0])
+    assert tags["zorbles"] == "NOUN" and tags["glimfing"] == "VERB" and tags["quickly"] == "ADV"
+
+
+# --- word language models -------------------------------------------------------------------
+
+WORD_LANGUAGE_MODELS = [name for name in ("wordlm-ptb-lstm",) if name in zoo.list_models()]
+
+
+@pytest.mark.skipif(not (DATA_DIR / "ptb").exists(), reason="needs the shared data")
+@pytest.mark.parametrize("name", WORD_LANGUAGE_MODELS)
+def test_word_model_perplexity_on_a_fixed_slice_matches_the_card(name):
+    """The first lines of PTB's test split score what they did when the model shipped; the card's test
+    perplexity and size meet the issue's bar (<= 100, <= 10M parameters)."""
+    from zoo.evaluation import running_text_ids
+
+    meta = metadata(name)
+    check = meta["quality_check"]
+    lines = (DATA_DIR / check["text"]).read_text(encoding="utf-8").splitlines(keepends=True)[: check["lines"]]
+    model = zoo.load(name)
+    ids, _ = running_text_ids(model.tokenizer, "".join(lines))
+    assert language_model_loss(model, ids)["nats"] == pytest.approx(check["nats"], abs=1e-3)
+    assert meta["perplexity"]["test"]["perplexity"] <= 100 and model.count_params() <= 10_000_000
+
+
+@pytest.mark.parametrize("name", WORD_LANGUAGE_MODELS)
+def test_word_model_generates_words_of_its_vocabulary(name):
+    from zoo.decoding import detokenize_lines, generate
+
+    model = zoo.load(name)
+    ids = generate(model, model.tokenizer(tf.constant(["the company said"])), 40, temperature=0.0)
+    text = detokenize_lines(model.tokenizer, ids)[0]  # <eos> as line breaks
+    assert len(text.split()) + text.count("\n") == 40 and set(text.split()) <= set(model.tokenizer.get_vocabulary())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WORD_LANGUAGE_MODELS)
+def test_word_model_fine_tunes_on_new_text(name):
+    """It loads compiled as it trained (Adam, clipping, dropout): model.fit lowers the loss on new text."""
+    text = "the zoo keeps recurrent networks and each layer reads a sequence one word at a time " * 3
+    model = zoo.load(name)
+    ids = model.tokenizer(tf.constant([text]))
+    x, y = ids[:, :-1], ids[:, 1:]
+    before = model.evaluate(x, y, verbose=0)
+    model.fit(x, y, epochs=20, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < before
