@@ -166,7 +166,7 @@ def test_bad_bytes_files_and_texts_give_clear_errors(checkpoint, capsys, tmp_pat
     latin1 = tmp_path / "latin1.tsv"
     latin1.write_bytes("good\t1\nfin de siècle\t1\n".encode("latin-1"))  # è is byte 16, alone: not UTF-8
     error = run_error(capsys, "evaluate", checkpoint, "--tsv", latin1)
-    assert "latin1.tsv is not UTF-8 text: byte offset 16 (line 2) is b'\\xe8'" in error
+    assert "latin1.tsv: not UTF-8 text: byte 16 (line 2) is b'\\xe8'" in error
     assert "no such file" in run_error(capsys, "evaluate", checkpoint, "--tsv", tmp_path / "missing.tsv")
     assert "the text is empty" in run_error(capsys, "classify", checkpoint, "   ")
 

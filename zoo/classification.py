@@ -4,6 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.corpora import read_text
+
 HEADER_LABEL = "label"  # a first line `sentence<TAB>label` is a header
 
 
@@ -16,15 +18,7 @@ def read_labelled_tsv(path, num_labels=2):
     an empty sentence, a label outside the ids, or a file without examples.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"{path} is not UTF-8 text: byte offset {error.start} (line {line}) is "
-                         f"{data[error.start : error.start + 1]!r} ({error.reason})") from None
+    text = read_text(path)
     sentences, labels = [], []
     allowed = [str(i) for i in range(num_labels)]
     for number, line in enumerate(text.splitlines(), start=1):

@@ -60,6 +60,7 @@ def demo(args):
 RECIPES = {
     "charlm_shakespeare": "recipes.charlm_shakespeare",
     "multi30k_translation": "recipes.multi30k_translation",
+    "ptb_language_model": "recipes.ptb_language_model",
     "sst2_sentiment": "recipes.sst2_sentiment",
     "ud_pos_tagging": "recipes.ud_pos_tagging",
 }
@@ -86,27 +87,38 @@ def info_command(args):
 
 
 def generate_command(args):
-    """Continues a prompt with a language model."""
+    """Continues a prompt with a language model: a character model stops at `<eos>`, a word model
+    (prompt words split on whitespace) writes each `<eos>` as a line break and goes on."""
     import tensorflow as tf
 
     import zoo
-    from zoo.decoding import generate
+    from zoo.decoding import EOS_ID, UNK_ID, detokenize_lines, generate
+    from zoo.text import WordTokenizer
 
     model = zoo.load(args.name)
     tokenizer = _tokenizer_of(model, args.name)
-    if not args.prompt:
-        raise ValueError("the prompt is empty: give at least one character with --prompt")
+    words = isinstance(tokenizer, WordTokenizer)
+    pieces = args.prompt.split() if words else list(args.prompt)
+    if not pieces:
+        raise ValueError(f"the prompt is empty: give at least one {'word' if words else 'character'} with --prompt")
     prompt_ids = tokenizer(tf.constant([args.prompt] * args.samples))
-    unknown = sorted({c for c in args.prompt if c not in set(tokenizer.get_vocabulary())})
+    if words:  # a word written "<unk>" is PTB's own, not unknown
+        unknown = {w for w, i in zip(pieces, tokenizer.lookup(pieces).numpy()) if i == UNK_ID and w != "<unk>"}
+    else:
+        unknown = set(pieces) - set(tokenizer.get_vocabulary())
     if unknown:
-        print(f"warning: the prompt has characters outside {args.name}'s vocabulary, read as <unk>: "
-              f"{''.join(unknown)!r}", file=sys.stderr)
+        print(f"warning: the prompt has {'words' if words else 'characters'} outside {args.name}'s vocabulary, "
+              f"read as <unk>: {(' ' if words else '').join(sorted(unknown))!r}", file=sys.stderr)
     ids = generate(
         model, prompt_ids, args.length, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, seed=args.seed, eos_id=3,
+        top_p=args.top_p, seed=args.seed, eos_id=None if words else EOS_ID,
     )
-    for text in tokenizer.detokenize(ids).numpy():
-        print(args.prompt + text.decode("utf-8"))
+    if words:
+        texts = detokenize_lines(tokenizer, ids)
+    else:
+        texts = [text.decode("utf-8") for text in tokenizer.detokenize(ids).numpy()]
+    for text in texts:
+        print(args.prompt + (" " if words else "") + text)
         if args.samples > 1:
             print("-" * 40)
     return 0
@@ -114,8 +126,8 @@ def generate_command(args):
 
 def evaluate_command(args):
     """Scores a model on a file: a language model on plain text (--text-file: nats, bits,
-    perplexity per character), a translator on a line-aligned pair (--src, --ref: BLEU), a
-    classifier on `sentence<TAB>label` lines (--tsv: accuracy), a tagger on a CoNLL-U file
+    perplexity per character or per word, the tokens scored), a translator on a line-aligned pair
+    (--src, --ref: BLEU), a classifier on `sentence<TAB>label` lines (--tsv: accuracy), a tagger on a CoNLL-U file
     (--conllu: UPOS accuracy)."""
     if args.tsv:
         return _evaluate_classification(args)
@@ -127,27 +139,33 @@ def evaluate_command(args):
         raise ValueError("give --text-file FILE (language models), --src FILE --ref FILE (translators) or "
                          "--tsv FILE (classifiers) or --conllu FILE (taggers)")
     import numpy as np
-    import tensorflow as tf
 
     import zoo
-    from zoo.evaluation import language_model_loss
+    from zoo.evaluation import language_model_loss, running_text_ids
+    from zoo.text import UNK_ID, WordTokenizer
 
     path = Path(args.text_file)
     if not path.is_file():
         raise ValueError(f"no such text file: {path}")
     text = path.read_text(encoding="utf-8")
-    if len(text) < 2:
-        raise ValueError(f"{path} holds {len(text)} character(s): evaluation needs at least 2")
     model = zoo.load(args.name)
-    ids = _tokenizer_of(model, args.name).tokenize_ragged(tf.constant([text]))[0].numpy()
-    unknown = float(np.mean(ids == 1))
+    tokenizer = _tokenizer_of(model, args.name)
+    words = isinstance(tokenizer, WordTokenizer)  # reads each line's words and an <eos>
+    unit, noun = ("word", "tokens") if words else ("char", "characters")
+    ids, unknown = running_text_ids(tokenizer, text)
+    if len(ids) < 2:
+        raise ValueError(f"{path} holds {len(ids)} {noun}: evaluation needs at least 2")
     result = language_model_loss(model, ids, segment_length=args.segment_length)
-    print(f"{args.name} on {path} ({result['tokens']:,} characters scored)")
-    print(f"  nats/char  {result['nats']:.4f}")
-    print(f"  bits/char  {result['bits']:.4f}")
+    print(f"{args.name} on {path} ({result['tokens']:,} {noun}{' (words and <eos>)' if words else ''} scored)")
+    print(f"  nats/{unit}  {result['nats']:.4f}")
+    print(f"  bits/{unit}  {result['bits']:.4f}")
     print(f"  perplexity {result['perplexity']:.3f}")
-    if unknown > 0.01:
-        print(f"warning: {unknown:.1%} of the characters are outside the model's vocabulary (scored as <unk>)")
+    if words:
+        print(f"  <unk>      {np.mean(ids == UNK_ID):.1%} of the tokens ({np.mean(unknown):.1%} words outside the "
+              f"vocabulary, the rest written <unk> in the text)")
+    if np.mean(unknown) > 0.01:
+        print(f"warning: {np.mean(unknown):.1%} of the {noun} are outside the model's vocabulary, scored "
+              f"as <unk>, one word for all: the perplexity does not compare with that of text the vocabulary covers")
     return 0
 
 
@@ -341,7 +359,7 @@ def build_parser():
     sub = command("generate", generate_command)
     sub.add_argument("name")
     sub.add_argument("--prompt", required=True)
-    sub.add_argument("--length", type=int, default=500, help="characters to generate")
+    sub.add_argument("--length", type=int, default=500, help="characters (or words and <eos>) to generate")
     sub.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
     sub.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest only (0: all)")
     sub.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: all)")

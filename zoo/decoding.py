@@ -42,7 +42,7 @@ import tensorflow as tf
 
 from zoo.checks import integer_argument, right_padded_ids, sampling_arguments
 
-PAD_ID, UNK_ID, BOS_ID = 0, 1, 2
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
 RESERVED_IDS = (PAD_ID, UNK_ID, BOS_ID)  # never sampled
 
 # The whole loop under XLA. bench/generate.py on CPU (2 cores, busy machine), 2-layer
@@ -140,6 +140,18 @@ def generate_stepwise(
         tokens.append(token)
     ids = tf.stack(tokens, axis=1)
     return tf.pad(ids, [[0, 0], [0, length - len(tokens)]])
+
+
+def detokenize_lines(tokenizer, ids):
+    """Generated ids (B, L) -> B strings in which each `<eos>` is a line break (a word model trained
+    on one sentence a line, as on PTB, goes on across sentence ends). `tokenizer.detokenize` writes
+    each line; it drops pads."""
+    texts = []
+    for row in np.asarray(ids):
+        lines = np.split(row, np.flatnonzero(row == EOS_ID))  # every line but the first starts with its <eos>
+        lines = tf.ragged.constant([line[line != EOS_ID] for line in lines], dtype=tf.int32, ragged_rank=1)
+        texts.append("\n".join(line.decode("utf-8") for line in tokenizer.detokenize(lines).numpy()))
+    return texts
 
 
 # --- checks ------------------------------------------------------------------------------

@@ -173,8 +173,10 @@ class TiedLogits(keras.layers.Layer):
     def __init__(self, vocabulary_size, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size
-        self.bias = self.add_weight(shape=(vocabulary_size,), initializer="zeros", name="bias")
-        self.built = True
+        self.supports_masking = True  # per step: a mask on h passes through
+
+    def build(self, h_shape, embeddings_shape):
+        self.bias = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros", name="bias")
 
     def call(self, h, embeddings):
         logits = tf.tensordot(h, tf.cast(embeddings, h.dtype), axes=[[-1], [1]])  # (..., V)

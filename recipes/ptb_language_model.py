@@ -1,0 +1,380 @@
+"""Word-level language models on the Penn Treebank (Mikolov's 10k-word version), scored as Zaremba et al. 2014.
+
+Data: `ptb/ptb.{train,valid,test}.txt` (929,589 / 73,760 / 82,430 tokens once every line ends in
+`<eos>`). The vocabulary is the training split's words: PTB writes its rare words as `<unk>` and we
+append `<eos>` to each line, and both map to reserved ids of `zoo.text.WordTokenizer`, so the model
+reads 4 reserved ids + PTB's other 9,998 words = 10,002 ids (PTB's 10,000 words, `<pad>` and `<bos>`).
+
+Training is truncated backpropagation through time over contiguous batches: the token stream is cut
+into `batch_size` parallel streams, read `sequence_length` tokens at a time, and the recurrent state
+at the end of one window starts the next (`CarriedStateTraining`); it is zeroed at each epoch start.
+Validation and test perplexity are `zoo.evaluation.language_model_loss` on the whole text: one
+stream, the state carried from start to end, every token but the first scored once.
+
+    python -m recipes.ptb_language_model --model small                       # Zaremba's small LSTM, 13 epochs
+    python -m recipes.ptb_language_model --model small --package --checkpoints-dir runs/checkpoints
+    python -m recipes.ptb_language_model --model wordlm-ptb-lstm             # 2 hours (resumes)
+    python -m recipes.ptb_language_model --model wordlm-ptb-lstm --package   # valid and test, the checkpoint
+
+Training writes `runs/<model>/`: `backup/` (resume state, every epoch), `best.keras` (best validation
+perplexity), `history.csv` (loss and validation loss in nats/token, validation perplexity).
+"""
+
+import csv
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from recipes.training import argument_parser, callbacks, endless_stream, run_recipe
+from zoo.evaluation import language_model_loss, running_text_ids
+from zoo.models import RecurrentLanguageModel
+from zoo.text import WordTokenizer
+
+SPLITS = ("train", "valid", "test")
+QUALITY_CHECK_LINES = 200  # the first lines of ptb.test.txt, re-evaluated by tests/test_shipped_models.py
+ZAREMBA_TEST_PERPLEXITY = {"small": 114.5, "medium": 82.7, "large": 78.4}  # Zaremba et al. 2014, table 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A model and its training. The learning rate and clipping norm apply to the loss averaged over
+    tokens; Zaremba et al. sum it over the window's steps, so their SGD rate r and norm c for windows of
+    T steps are `learning_rate = r * T` and `global_clipnorm = c / T` here."""
+
+    name: str
+    units: int
+    embedding_dim: int
+    num_layers: int = 2
+    tie_embeddings: bool = False
+    dropout: float = 0.0  # between the recurrent layers (one mask per sequence)
+    embedding_dropout: float = 0.0
+    output_dropout: float = 0.0  # before the softmax
+    word_dropout: float = 0.0  # word types dropped per sequence (Gal & Ghahramani 2016)
+    variational_dropout: bool = False  # one embedding / output dropout mask per sequence, not per step
+    optimizer: str = "sgd"  # "sgd" or "adam"
+    learning_rate: float = 20.0
+    global_clipnorm: float = 0.25  # clipping by the norm of all gradients together
+    batch_size: int = 20
+    sequence_length: int = 35
+    max_epochs: int = 40
+    # The learning rate schedule. Zaremba et al.'s: `learning_rate` for the first `constant_epochs`, then x `decay`
+    # every epoch; None: x 0.5 whenever the validation loss stalls.
+    constant_epochs: int | None = None
+    decay: float = 0.5
+    patience: int = 3  # epochs without a better validation loss before stopping
+    # Uniform initialisation U(-s, s) as Zaremba et al.: of every weight (`init_scale`), or of the embedding only
+    # (`embedding_init_scale`: tied, it scales the logits too); None: the zoo's initializers.
+    init_scale: float | None = None
+    embedding_init_scale: float | None = None
+    seed: int = 0
+
+
+# The Config fields that are RecurrentLanguageModel arguments of the same name.
+MODEL_FIELDS = ("units", "num_layers", "embedding_dim", "tie_embeddings", "dropout", "embedding_dropout",
+                "output_dropout", "word_dropout", "variational_dropout", "seed")
+
+CONFIGS = {config.name: config for config in (
+    # Zaremba et al.'s small model: 2x200, no dropout, batches of 20, SGD at rate 1 (x 0.5 every epoch after the
+    # 4th), clipping at norm 5, windows of 20 steps, 13 epochs: test perplexity 114.5.
+    Config("small", units=200, embedding_dim=200, sequence_length=20, learning_rate=20.0, global_clipnorm=0.25,
+           max_epochs=13, constant_epochs=4, decay=0.5, patience=13, init_scale=0.1),
+    # The shipped model, <= 10M parameters in 2 hours on 2 CPU cores: tied embeddings (2 x 512 units, 9.3M
+    # parameters where an untied 2 x 650 has 19.8M), variational dropout lighter than Zaremba's 0.5 for a
+    # short run, Adam (faster than SGD in the first epochs), batches of 32 (as fast per token here as 64,
+    # twice the updates), embeddings drawn from U(-0.1, 0.1) rather than Keras' U(-0.05, 0.05) (a faster start
+    # when tied).
+    Config("wordlm-ptb-lstm", units=512, embedding_dim=512, tie_embeddings=True, dropout=0.3,
+           embedding_dropout=0.3, output_dropout=0.4, word_dropout=0.1, variational_dropout=True,
+           optimizer="adam", learning_rate=2e-3, global_clipnorm=1.0, batch_size=32, sequence_length=35,
+           max_epochs=40, patience=4, embedding_init_scale=0.1),
+    # For tests.
+    Config("wordlm-ptb-tiny", units=16, embedding_dim=16, tie_embeddings=True, dropout=0.2, embedding_dropout=0.2,
+           output_dropout=0.2, word_dropout=0.1, variational_dropout=True, optimizer="adam", learning_rate=2e-3,
+           batch_size=8, sequence_length=10, max_epochs=2),
+)}
+
+
+def load_texts(data_dir):
+    """{"train", "valid", "test"} -> the text of ptb/ptb.<split>.txt."""
+    texts = {}
+    for split in SPLITS:
+        path = Path(data_dir) / "ptb" / f"ptb.{split}.txt"
+        if not path.is_file():
+            raise FileNotFoundError(f"PTB not found at {path}: pass --data-dir or set ZOO_DATA_DIR")
+        texts[split] = path.read_text(encoding="utf-8")
+    return texts
+
+
+def build_tokenizer(train_text):
+    """Every word of the training text, the most frequent first (PTB has no rarer words: it wrote them as <unk>)."""
+    return WordTokenizer.from_texts([train_text])
+
+
+def steps_per_epoch(token_count, config):
+    """Windows per epoch: as many as every start offset in [0, sequence_length) leaves room for."""
+    stream_length = (token_count - config.sequence_length) // config.batch_size  # L, tokens per stream
+    return (stream_length - 1) // config.sequence_length
+
+
+def contiguous_batches(ids, config, offset):
+    """(inputs, targets) windows (B, T) over B parallel streams of `ids[offset:]`, B = batch_size,
+    T = sequence_length: row b of window k continues row b of window k - 1.
+
+        stream b = ids[offset + b L : offset + (b + 1) L],  L = (len(ids) - offset) // B
+        window k: inputs = streams[:, kT : (k + 1) T], targets = streams[:, kT + 1 : (k + 1) T + 1]
+    """
+    batch, length = config.batch_size, config.sequence_length
+    stream_length = (len(ids) - offset) // batch
+    streams = np.asarray(ids[offset : offset + batch * stream_length], "int32").reshape(batch, stream_length)  # (B, L)
+    count = (stream_length - 1) // length
+    inputs = streams[:, : count * length].reshape(batch, count, length).transpose(1, 0, 2)  # (K, B, T)
+    targets = streams[:, 1 : count * length + 1].reshape(batch, count, length).transpose(1, 0, 2)
+    return tf.data.Dataset.from_tensor_slices((inputs, targets))
+
+
+def training_stream(ids, config):
+    """Epoch after epoch of `contiguous_batches`, each from a new random offset (so the windows'
+    edges, where backpropagation is cut, move)."""
+    def epoch_batches(epoch):
+        offset = int(np.random.default_rng(config.seed * 1000 + epoch).integers(0, config.sequence_length))
+        return contiguous_batches(ids, config, offset)
+
+    return endless_stream(epoch_batches, steps_per_epoch(len(ids), config))
+
+
+@keras.saving.register_keras_serializable(package="recipes")
+class CarriedStateTraining(keras.Model):
+    """A language model trained by truncated BPTT with its state carried between batches.
+
+    Row b of consecutive batches continues one stream of text (`contiguous_batches`), so the final
+    states of a batch, kept in non-trainable variables (B, S_i), are the initial states of the next:
+
+        logits, s_k = language_model.encode(inputs_k, s_{k-1})    s_0 = 0 (`reset_states`)
+
+    No gradient flows into s_{k-1} (the truncation). `model.fit` trains it like any Keras model;
+    `ResetCarriedStates` zeroes the states at each epoch start.
+    """
+
+    def __init__(self, language_model, batch_size, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(language_model, dict):
+            language_model = keras.saving.deserialize_keras_object(language_model)
+        self.language_model = language_model
+        self.batch_size = batch_size
+        self.carried_states = [
+            self.add_weight(shape=(batch_size, size), initializer="zeros", trainable=False, name=f"carried_state_{i}")
+            for i, size in enumerate(language_model.recurrent.state_size)
+        ]
+
+    def call(self, ids, training=False):
+        states = [tf.convert_to_tensor(state) for state in self.carried_states]
+        logits, final_states = self.language_model.encode(ids, states, training=training)  # (B, T, V)
+        for variable, state in zip(self.carried_states, final_states):
+            variable.assign(state)
+        return logits
+
+    def reset_states(self):
+        for variable in self.carried_states:
+            variable.assign(tf.zeros_like(variable))
+
+    def get_config(self):
+        return {**super().get_config(), "language_model": keras.saving.serialize_keras_object(self.language_model),
+                "batch_size": self.batch_size}
+
+
+class ResetCarriedStates(keras.callbacks.Callback):
+    """Zeroes `CarriedStateTraining`'s states when an epoch (a new pass over the streams) starts."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.reset_states()
+
+
+class RunningTextValidation(keras.callbacks.Callback):
+    """Adds `val_loss` (nats/token) and `val_perplexity` to each epoch's logs: `language_model_loss` of
+    the language model on the whole validation text. List it before the callbacks that read them."""
+
+    def __init__(self, language_model, ids):
+        super().__init__()
+        self.language_model = language_model
+        self.ids = ids
+
+    def on_epoch_end(self, epoch, logs=None):
+        result = language_model_loss(self.language_model, self.ids)
+        logs["val_loss"], logs["val_perplexity"] = result["nats"], result["perplexity"]
+
+
+def build_language_model(config, tokenizer):
+    """The LSTM language model of `config`, built and initialised, reading text with `tokenizer`."""
+    options = {field: getattr(config, field) for field in MODEL_FIELDS}
+    model = RecurrentLanguageModel(tokenizer.vocabulary_size, cell="lstm", tokenizer=tokenizer,
+                                   name=config.name.replace("-", "_"), **options)
+    model(keras.ops.zeros((1, 2), dtype="int32"))  # build
+    rng = np.random.default_rng(config.seed)
+    for variable in model.trainable_weights:
+        embedding = variable is model.embedding.embeddings
+        scale = (config.embedding_init_scale if embedding else None) or config.init_scale
+        if scale:
+            variable.assign(rng.uniform(-scale, scale, variable.shape))
+    return model
+
+
+def compile_for_training(model, config):
+    """The optimizer and loss of `config` (also on the shipped model: it fine-tunes with model.fit as it trained)."""
+    optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
+    model.compile(
+        optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate,
+                                               global_clipnorm=config.global_clipnorm),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+
+
+def learning_rate_schedule(config):
+    """Zaremba et al.'s: rate x decay^max(0, epoch + 1 - constant_epochs) (epoch from 0), or None."""
+    if config.constant_epochs is None:
+        return None
+    return lambda epoch: config.learning_rate * config.decay ** max(0, epoch + 1 - config.constant_epochs)
+
+
+def train(config, data_dir, run_dir, max_minutes):
+    texts = load_texts(data_dir)
+    tokenizer = build_tokenizer(texts["train"])
+    train_ids, _ = running_text_ids(tokenizer, texts["train"])
+    validation_ids, _ = running_text_ids(tokenizer, texts["valid"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
+    keras.utils.set_random_seed(config.seed)
+    language_model = build_language_model(config, tokenizer)
+    model = CarriedStateTraining(language_model, config.batch_size)
+    model(keras.ops.zeros((config.batch_size, config.sequence_length), dtype="int32"))  # build
+    compile_for_training(model, config)
+    steps = steps_per_epoch(len(train_ids), config)
+    print(f"{config.name}: {len(train_ids):,} training / {len(validation_ids):,} validation tokens, vocabulary "
+          f"{tokenizer.vocabulary_size:,}; {language_model.count_params():,} parameters; {steps} steps an epoch")
+    history = model.fit(
+        training_stream(train_ids, config),
+        steps_per_epoch=steps,
+        epochs=config.max_epochs,
+        callbacks=[
+            ResetCarriedStates(),
+            RunningTextValidation(language_model, validation_ids),  # before the callbacks that read val_loss
+            *callbacks(run_dir, steps, config.patience, max_minutes,
+                       learning_rate_schedule=learning_rate_schedule(config)),
+        ],
+        shuffle=False,  # contiguous streams, in order
+        verbose=2,
+    )
+    best = min(history.history.get("val_loss", [float("nan")]))
+    print(f"best validation perplexity this run: {math.exp(best):.2f}")
+    return history
+
+
+def package(config, data_dir, run_dir, checkpoints_dir):
+    """checkpoints/<name>/ from the run's best model: validation and test perplexity in its card."""
+    from zoo.checkpoints import round_weights_to_float16, save_checkpoint
+
+    model = keras.saving.load_model(run_dir / "best.keras", compile=False).language_model
+    compile_for_training(model, config)
+    round_weights_to_float16(model)  # stored as float16 (half the bytes): measure what is stored
+    texts = load_texts(data_dir)
+    results = {split: language_model_loss(model, running_text_ids(model.tokenizer, texts[split])[0])
+               for split in ("valid", "test")}
+    check_text = "".join(texts["test"].splitlines(keepends=True)[:QUALITY_CHECK_LINES])
+    check = language_model_loss(model, running_text_ids(model.tokenizer, check_text)[0])
+    with (run_dir / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    folder = Path(checkpoints_dir) / config.name
+    save_checkpoint(model, folder, model_card(config, model, results, history), weights_dtype="float16", metadata={
+        "recipe": "ptb_language_model",
+        "config": dataclasses.asdict(config),
+        "perplexity": results,
+        "history": history,
+        "quality_check": {"text": "ptb/ptb.test.txt", "lines": QUALITY_CHECK_LINES, "nats": check["nats"]},
+    })
+    print(f"{config.name}: validation perplexity {results['valid']['perplexity']:.2f}, test "
+          f"{results['test']['perplexity']:.2f} -> {folder}")
+    return results
+
+
+def model_card(config, model, results, history):
+    best = min(history, key=lambda row: float(row["val_loss"]))
+    minutes = float(history[-1]["train_seconds"]) / 60
+    optimizer = "SGD" if config.optimizer == "sgd" else "Adam"
+    schedule = ("the rate halved whenever the validation perplexity did not improve" if config.constant_epochs is None
+                else f"the rate x {config.decay} every epoch after the first {config.constant_epochs}")
+    rows = "\n".join(f"| {split} | **{result['perplexity']:.2f}** | {result['nats']:.4f} | {result['tokens']:,} |"
+                     for split, result in results.items())
+    zaremba = ZAREMBA_TEST_PERPLEXITY
+    return f"""# {config.name}
+
+A word-level language model of the Penn Treebank: embedding ({config.embedding_dim}) -> {config.num_layers} x zoo
+`LSTM` ({config.units} units) -> softmax over {model.vocabulary_size:,} ids.
+{output_layer_description(config)}; {dropout_description(config)}.
+{model.count_params():,} parameters, stored as float16 (they load as float32; every number below was
+measured with the stored weights).
+
+## Data
+
+The Penn Treebank as Mikolov prepared it (`ptb/ptb.{{train,valid,test}}.txt`: 10,000 words, rare words
+written `<unk>`, numbers `N`, one sentence a line), each line followed by `<eos>`. The vocabulary is
+the training split's words: `<unk>` and `<eos>` are reserved ids of the tokenizer, so the model
+reads 4 reserved ids (`<pad>`, `<unk>`, `<bos>`, `<eos>`) + PTB's other {model.vocabulary_size - 4:,} words =
+{model.vocabulary_size:,} ids. Any text can be read: words outside the vocabulary become `<unk>`.
+
+## Metrics
+
+Perplexity exp(mean nats/token) over the whole text in one stream, the state carried from the first
+token to the last, every token but the first scored once (as Zaremba et al. 2014 evaluate):
+
+| split | perplexity | nats/token | tokens scored |
+|---|---:|---:|---:|
+{rows}
+
+For scale, Zaremba et al.'s test perplexity: small LSTM (2x200, no dropout, 4.6M parameters)
+{zaremba['small']}, medium (2x650, dropout 0.5, 20M) {zaremba['medium']}, large (2x1500, 66M) {zaremba['large']}.
+Measured by:
+
+```bash
+zoo evaluate {config.name} --text-file "${{ZOO_DATA_DIR:-../shared/data}}/ptb/ptb.test.txt"
+```
+
+## Training
+
+`zoo train ptb_language_model --model {config.name}`: truncated backpropagation through time over
+{config.batch_size} contiguous streams, windows of {config.sequence_length} tokens, the state carried from
+window to window within an epoch; {optimizer} (learning rate {config.learning_rate} on the mean loss per
+token, gradients clipped to a global norm of {config.global_clipnorm}), {schedule}; the epoch with
+the best validation perplexity kept ({math.exp(float(best['val_loss'])):.2f} with the float32 weights).
+{len(history)} epochs ({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU cores (AMD EPYC,
+TensorFlow 2.21).
+"""
+
+
+def output_layer_description(config):
+    if not config.tie_embeddings:
+        return "The output layer untied"
+    projection = "" if config.units == config.embedding_dim else f" through a projection to {config.embedding_dim}"
+    return f"The output layer tied to the embedding{projection} (Press & Wolf 2017, Inan et al. 2017)"
+
+
+def dropout_description(config):
+    rates = (config.embedding_dropout, config.dropout, config.output_dropout, config.word_dropout)
+    if not any(rates):
+        return "no dropout"
+    masks = "one mask per sequence" if config.variational_dropout else "a new mask every step"
+    return (f"dropout {config.embedding_dropout} on the embeddings ({masks}), {config.dropout} between layers "
+            f"(one mask per sequence), {config.output_dropout} before the softmax ({masks}), word types dropped "
+            f"at {config.word_dropout}")
+
+
+def main(argv=None):
+    args = argument_parser(__doc__.split("\n")[0], CONFIGS, "wordlm-ptb-lstm", 120.0).parse_args(argv)
+    run_recipe(args, CONFIGS, train, package)
+
+
+if __name__ == "__main__":
+    main()
