@@ -144,7 +144,7 @@ def train(config, data_dir, run_dir, max_minutes):
 
     steps_per_epoch = (len(train_ids) - config.sequence_length) // config.sequence_length // config.batch_size
     # a fresh random offset and order every epoch
-    data = _epoch_stream(train_ids, config, steps_per_epoch)
+    data = training_stream(train_ids, config, steps_per_epoch)
     history = model.fit(
         data,
         steps_per_epoch=steps_per_epoch,
@@ -158,7 +158,7 @@ def train(config, data_dir, run_dir, max_minutes):
     return history
 
 
-def _epoch_stream(ids, config, steps_per_epoch):
+def training_stream(ids, config, steps_per_epoch):
     """An endless dataset: epoch after epoch of `training_windows`, each from a new seed."""
     return endless_stream(lambda epoch: training_windows(ids, config, config.seed * 1000 + epoch), steps_per_epoch)
 

@@ -301,7 +301,7 @@ def pretrain_language_models(config, data_dir, run_dir, max_minutes):
         steps_per_epoch = (len(stream) - lm_config.sequence_length) // lm_config.sequence_length // lm_config.batch_size
         print(f"{lm_config.name}: {model.count_params():,} parameters")
         model.fit(
-            charlm_shakespeare._epoch_stream(stream, lm_config, steps_per_epoch),
+            charlm_shakespeare.training_stream(stream, lm_config, steps_per_epoch),
             steps_per_epoch=steps_per_epoch,
             epochs=lm_config.max_epochs,
             validation_data=charlm_shakespeare.validation_windows(held, lm_config),
