@@ -1,4 +1,5 @@
-"""Pieces every recipe shares: where the data is, a wall-clock budget, a per-epoch history log."""
+"""Pieces every recipe shares: where the data is, a wall-clock budget, a per-epoch history log, a rollback
+when the loss turns non-finite."""
 
 import argparse
 import csv
@@ -71,11 +72,63 @@ class HistoryLog(keras.callbacks.Callback):
                              *(f"{logs[k]:.5f}" for k in metrics)])
 
 
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Rolls training back when it blows up (the lecture notes' "restart from an earlier checkpoint",
+    done automatically).
+
+    Every `snapshot_every` steps, if the batch loss and every variable are finite, keeps an in-memory
+    copy of the model's and the optimizer's variables. When a batch loss is not finite (a non-finite
+    gradient shows up as a non-finite loss at the next batch, once it has reached the weights), it
+    assigns the copy back, multiplies the learning rate by `factor`, resets the running metrics, logs
+    one line and lets training go on. After `max_rollbacks` rollbacks in one `fit` it raises.
+    """
+
+    def __init__(self, snapshot_every=200, factor=0.5, max_rollbacks=5):
+        super().__init__()
+        self.snapshot_every = snapshot_every
+        self.factor = factor
+        self.max_rollbacks = max_rollbacks
+
+    def _variables(self):
+        return list(self.model.variables) + list(self.model.optimizer.variables)
+
+    def on_train_begin(self, logs=None):
+        self.rollbacks, self.steps, self.snapshot = 0, 0, None
+        self._take_snapshot()
+
+    def _take_snapshot(self):
+        values = [keras.ops.convert_to_numpy(v) for v in self._variables()]
+        if all(np.all(np.isfinite(v)) for v in values if np.issubdtype(v.dtype, np.floating)):
+            self.snapshot, self.snapshot_step = values, self.steps
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        loss = float((logs or {}).get("loss", 0.0))
+        if np.isfinite(loss):
+            if self.steps % self.snapshot_every == 0:
+                self._take_snapshot()
+            return
+        self.rollbacks += 1
+        if self.snapshot is None or self.rollbacks > self.max_rollbacks:
+            raise RuntimeError(f"NonFiniteGuard: the loss is {loss} at step {self.steps}, and "
+                               f"{self.rollbacks - 1} rollbacks did not help: training stopped")
+        for variable, value in zip(self._variables(), self.snapshot):
+            variable.assign(value)
+        rate = self.model.optimizer.learning_rate
+        if isinstance(rate, keras.Variable):
+            rate.assign(rate * self.factor)
+        self.model.reset_metrics()
+        print(f"\nNonFiniteGuard: loss {loss} at step {self.steps}: weights and optimizer state restored from "
+              f"step {self.snapshot_step}, learning rate now {float(keras.ops.convert_to_numpy(rate)):.3g} "
+              f"(rollback {self.rollbacks} of at most {self.max_rollbacks})", flush=True)
+
+
 def callbacks(run_dir, steps_per_epoch, patience, max_minutes, monitor="val_loss", learning_rate_schedule=None):
     """What every recipe's `model.fit` uses: resume state every epoch (`backup/`), the best model by
     the validation metric `monitor` (`best.keras`), learning rate halved on a plateau (or set by
     `learning_rate_schedule(epoch) -> rate`, epoch counted from 0, where given), early stopping
-    after `patience` epochs without progress, `history.csv`, and the wall-clock budget."""
+    after `patience` epochs without progress, `history.csv`, the wall-clock budget, and a rollback
+    of the weights and optimizer state if the loss turns non-finite (`NonFiniteGuard`)."""
     if learning_rate_schedule is None:
         learning_rate = keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=1, min_lr=1e-5)
     else:
@@ -87,6 +140,7 @@ def callbacks(run_dir, steps_per_epoch, patience, max_minutes, monitor="val_loss
         keras.callbacks.EarlyStopping(monitor=monitor, patience=patience),
         HistoryLog(run_dir / "history.csv", steps_per_epoch),
         TimeBudget(max_minutes),
+        NonFiniteGuard(),
     ]
 
 
