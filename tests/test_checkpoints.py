@@ -434,3 +434,48 @@ def test_float16_weights_halve_the_file_and_load_as_the_rounded_model(tmp_path):
     assert json.loads((half / "metadata.json").read_text())["weights_dtype"] == "float16"
     with pytest.raises(ValueError, match="weights_dtype"):
         save_checkpoint(model, tmp_path / "bad", CARD, weights_dtype="int8")
+
+
+def _rewrite_config(folder, edit):
+    """Edits config.json and re-hashes it in the manifest, as a deliberate (not accidental) change would."""
+    config = json.loads((folder / "config.json").read_text())
+    edit(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["config.json"] = hashlib.sha256((folder / "config.json").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_config_naming_an_unregistered_class_is_refused(copy):
+    def rename_the_model_class(config):
+        config["module"], config["class_name"], config["registered_name"] = "evil", "Payload", "evil>Payload"
+
+    _rewrite_config(copy, rename_the_model_class)
+    verify_checkpoint(copy)  # the hashes agree: it is the content that is refused
+    with pytest.raises(CorruptCheckpointError, match=r"config\.json does not describe a model.*Payload") as error:
+        zoo.load(copy)
+    assert error.value.path == "config.json"
+
+
+def test_a_config_with_a_lambda_is_refused_without_running_it(copy):
+    def wrap_the_tokenizer_in_a_lambda(config):
+        config["config"]["tokenizer"] = {
+            "module": "keras.layers", "class_name": "Lambda", "registered_name": None,
+            "config": {"name": "payload", "function": {"class_name": "__lambda__", "config": {
+                "code": "4wEAAAAAAAAAAAAAAAEAAAADAAAAQwAAAHMEAAAAfABTACkBTqkAKQHaAXhyAQAAAHIBAAAA+gE8bGFtYmRhPgEAAABzAAAAAA==",
+                "defaults": None, "closure": None}}},
+        }
+
+    _rewrite_config(copy, wrap_the_tokenizer_in_a_lambda)
+    with pytest.raises(CorruptCheckpointError, match=r"config\.json does not describe a model.*unsafe"):
+        zoo.load(copy)
+
+
+def test_a_flipped_byte_in_a_shipped_checkpoint_is_refused_by_name(tmp_path):
+    shipped = Path(shutil.copytree(zoo.checkpoints.checkpoint_folder("charlm-shakespeare-rnn"), tmp_path / "rnn"))
+    weights = shipped / "model.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 3] ^= 0x80
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match=rf"{shipped}: file 'model\.weights\.h5' is corrupt"):
+        zoo.load(shipped)

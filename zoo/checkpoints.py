@@ -268,7 +268,12 @@ def load(name_or_path, verify=True, compile=True, endpoint=None):
     elif not (folder / "config.json").is_file():
         raise CorruptCheckpointError(f"{folder}: no config.json: not a Keras model folder", "config.json")
     _import_zoo_classes()
-    model = keras.saving.load_model(folder.resolve(), compile=False)
+    try:  # safe_mode: a config can only name registered classes; no lambda or pickled code is run
+        model = keras.saving.load_model(folder.resolve(), compile=False, safe_mode=True)
+    except (TypeError, ValueError) as error:
+        raise CorruptCheckpointError(
+            f"{folder}: config.json does not describe a model the zoo can build safely: {error}", "config.json"
+        ) from None
     # Compiled after the weights load, from config.json's compile config: Keras' compile=True would first
     # build a fresh optimizer, then warn that the checkpoint holds no optimizer state for it.
     compile_config = json.loads((folder / "config.json").read_text()).get("compile_config")
