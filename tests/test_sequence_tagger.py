@@ -150,10 +150,7 @@ def test_zoo_tag_and_evaluate_conllu(checkpoint, capsys, tmp_path):
     assert code == 0
     assert out.splitlines() == ["the\tDET", "old\tADJ", "cat\tNOUN", "runs\tVERB", "home\tNOUN", ".\tPUNCT"]
     conllu = tmp_path / "tiny.conllu"
-    conllu.write_text("".join(
-        "".join(f"{i}\t{w}\t_\t{t}\t_\t_\t0\t_\t_\t_\n" for i, (w, t) in enumerate(zip(s.words, s.tags), 1)) + "\n"
-        for s in SENTENCES
-    ))
+    write_conllu(conllu, SENTENCES)
     code, out, _ = run(capsys, "evaluate", checkpoint, "--conllu", conllu)
     assert code == 0 and "UPOS accuracy         100.00%" in out
     assert "empty" in run_error(capsys, "tag", checkpoint, "  ")
@@ -181,3 +178,25 @@ except tf.errors.InvalidArgumentError as error:
 """
     lines = run_fresh_python(script, tmp_path).splitlines()
     assert lines == ["the/DET dog/NOUN runs/VERB ./PUNCT", "PRON VERB - DET NOUN VERB", "refused: True"]
+
+
+def write_conllu(path, sentences):
+    path.write_text("".join(
+        "".join(f"{i}\t{w}\t_\t{t}\t_\t_\t0\t_\t_\t_\n" for i, (w, t) in enumerate(zip(s.words, s.tags), 1)) + "\n"
+        for s in sentences
+    ), encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_two_runs_of_the_recipe_with_one_seed_give_identical_weights(tmp_path):
+    data = tmp_path / "data" / "ud_english_ewt"
+    data.mkdir(parents=True)
+    for split, name in recipe.SPLITS.items():
+        write_conllu(data / name, SENTENCES * 3)
+    weights = []
+    for run in ("first", "second"):
+        recipe.train(recipe.CONFIGS["pos-ewt-tiny"], tmp_path / "data", tmp_path / run, max_minutes=5)
+        weights.append(keras.saving.load_model(tmp_path / run / "best.keras", compile=False).get_weights())
+    assert len(weights[0]) == len(weights[1]) > 10
+    for first, second in zip(*weights):
+        np.testing.assert_array_equal(first, second)
