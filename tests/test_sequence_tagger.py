@@ -194,9 +194,9 @@ def test_two_runs_of_the_recipe_with_one_seed_give_identical_weights(tmp_path):
     for split, name in recipe.SPLITS.items():
         write_conllu(data / name, SENTENCES * 3)
     weights = []
-    for run in ("first", "second"):
-        recipe.train(recipe.CONFIGS["pos-ewt-tiny"], tmp_path / "data", tmp_path / run, max_minutes=5)
-        weights.append(keras.saving.load_model(tmp_path / run / "best.keras", compile=False).get_weights())
+    for run_name in ("first", "second"):
+        recipe.train(recipe.CONFIGS["pos-ewt-tiny"], tmp_path / "data", tmp_path / run_name, max_minutes=5)
+        weights.append(keras.saving.load_model(tmp_path / run_name / "best.keras", compile=False).get_weights())
     assert len(weights[0]) == len(weights[1]) > 10
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)
