@@ -43,10 +43,11 @@ import tensorflow as tf
 from recipes import charlm_shakespeare
 from recipes.training import REPO, argument_parser, bucketed_indices, callbacks, run_dir_of, run_recipe
 from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
+from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import SequenceClassifier
 from zoo.models.sequence_classifier import initialise_from_language_models
-from zoo.text import EOS_ID, UNK_ID, WordTokenizer
+from zoo.text import UNK_ID, WordTokenizer
 
 LABELS = ("negative", "positive")  # SST-2 label ids 0 and 1
 LANGUAGE_MODEL_TEXTS = ("wikitext-2/valid.txt", "wikitext-2/test.txt", "ptb/ptb.train.txt", "ptb/ptb.valid.txt",
@@ -263,12 +264,6 @@ def language_model_config(config, direction):
     )
 
 
-def running_ids(tokenizer, lines):
-    """One int32 stream of the lines' word ids, each line followed by `<eos>`."""
-    ids = tokenizer.tokenize_ragged(tf.constant(lines)).numpy()
-    return np.concatenate([np.append(row, EOS_ID) for row in ids]).astype(np.int32)
-
-
 def language_model_text(data_dir, split):
     """SST-2's training sentences, then WikiText-2 valid and test, then PTB: non-empty lines."""
     lines = list(split.training_sentences)
@@ -288,8 +283,9 @@ def pretrain_language_models(config, data_dir, run_dir, max_minutes):
                          f"{next(c.name for c in CONFIGS.values() if c.pretrained_lm)}")
     split = load_split(config, data_dir)
     tokenizer = build_tokenizer(config, split)
-    text = running_ids(tokenizer, language_model_text(data_dir, split))
-    validation = running_ids(tokenizer, split.validation_texts)
+    # One int32 stream each: every line's word ids followed by `<eos>`, as zoo evaluate reads text.
+    text, validation = (running_text_ids(tokenizer, "\n".join(lines))[0]
+                        for lines in (language_model_text(data_dir, split), split.validation_texts))
     print(f"language model text: {len(text):,} words ({np.mean(text == UNK_ID):.1%} <unk>), validation "
           f"{len(validation):,}; vocabulary {tokenizer.vocabulary_size:,}")
     for direction, folder in language_model_dirs(run_dir).items():

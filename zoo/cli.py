@@ -171,12 +171,13 @@ def evaluate_command(args):
 
 def _evaluate_translation(args):
     import zoo
+    from zoo.corpora import read_text
     from zoo.evaluation import corpus_bleu
     from zoo.translation import translate
 
     if not (args.src and args.ref):
         raise ValueError("translation needs both --src FILE and --ref FILE (line-aligned)")
-    sources, references = (_read_lines(path) for path in (args.src, args.ref))
+    sources, references = (read_text(path).splitlines() for path in (args.src, args.ref))
     if len(sources) != len(references):
         raise ValueError(f"--src has {len(sources)} lines but --ref has {len(references)}: the files must be "
                          f"line-aligned")
@@ -199,13 +200,6 @@ def _evaluate_translation(args):
     print(f"  sacreBLEU                  {scores['sacrebleu']:.2f}   ({scores['signature']})")
     print(f"  lowercased tokenized BLEU  {scores['lowercased_bleu']:.2f}")
     return 0
-
-
-def _read_lines(path):
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    return path.read_text(encoding="utf-8").splitlines()
 
 
 def _require(model, attribute, name, kind):

@@ -109,8 +109,7 @@ class _Tagger(tf.Module):
 
     def __init__(self, model):
         super().__init__()
-        if not model.built:
-            model.build()
+        model.build()
         self.model = model
 
     @tf.function(input_signature=[tf.TensorSpec((None, None), tf.string, name="words")])

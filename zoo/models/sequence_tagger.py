@@ -92,6 +92,8 @@ class SequenceTagger(keras.Model):
         self.word_dropout_seed = keras.random.SeedGenerator(seed)
 
     def build(self, input_shape=(None, None)):
+        if self.built:
+            return
         self.word_embedding.build((None, None))
         self.char_encoder.build((None, None))
         self.encoder.build((None, None, self.word_dim + 2 * self.char_units))
