@@ -3,10 +3,10 @@
 Split as nanoGPT does: the first 90% of input.txt trains (1,003,854 characters), the last 10%
 validates (111,540). Models: embedding -> stacked zoo LSTM / GRU / Elman RNN -> softmax.
 
-    python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm            # train (resumes)
+    python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm            # train (--resume continues a stopped run)
     python -m recipes.charlm_shakespeare --model charlm-shakespeare-lstm --max-minutes 5
 
-Training writes `runs/<model>/`: `backup/` (the state to resume from, every epoch),
+Training writes `runs/<model>/`: `checkpoint/` (the state `--resume` continues from: every 500 steps and every epoch),
 `best.keras` (best validation loss so far), `history.csv` (loss and validation loss per epoch,
 with step and training time), `vocabulary.json`. `--package` evaluates the best model and writes
 `checkpoints/<model>/` (the history goes into its metadata.json); `--plot` draws
@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, callbacks, endless_stream, run_recipe
+from recipes.training import argument_parser, fit, run_recipe
 from zoo.models import RecurrentLanguageModel
 
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}  # the zoo layer of each cell (rnn: Elman)
@@ -127,7 +127,7 @@ def build_model(config, vocabulary_size, tokenizer=None):
     return model
 
 
-def train(config, data_dir, run_dir, max_minutes):
+def train(config, data_dir, run_dir, options):
     text = load_text(data_dir)
     train_text, validation_text = split(text)
     vocabulary = vocabulary_of(train_text)
@@ -143,24 +143,16 @@ def train(config, data_dir, run_dir, max_minutes):
     print(f"parameters: {model.count_params():,}")
 
     steps_per_epoch = (len(train_ids) - config.sequence_length) // config.sequence_length // config.batch_size
-    # a fresh random offset and order every epoch
-    data = training_stream(train_ids, config, steps_per_epoch)
-    history = model.fit(
-        data,
-        steps_per_epoch=steps_per_epoch,
-        epochs=config.max_epochs,
-        validation_data=validation_windows(validation_ids, config),
-        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes),
-        verbose=2,
-    )
+    history = fit(model, windows_of_epoch(train_ids, config), steps_per_epoch, config.max_epochs, run_dir, options,
+                  patience=config.patience, validation_data=validation_windows(validation_ids, config))
     best = min(history.history["val_loss"]) if history.history.get("val_loss") else float("nan")
     print(f"best validation loss this run: {best:.4f} nats/char = {best / math.log(2):.4f} bits/char")
     return history
 
 
-def training_stream(ids, config, steps_per_epoch):
-    """An endless dataset: epoch after epoch of `training_windows`, each from a new seed."""
-    return endless_stream(lambda epoch: training_windows(ids, config, config.seed * 1000 + epoch), steps_per_epoch)
+def windows_of_epoch(ids, config):
+    """epoch -> that epoch's `training_windows`: a fresh random offset and order every epoch."""
+    return lambda epoch: training_windows(ids, config, config.seed * 1000 + epoch)
 
 
 def validation_command(data_dir):

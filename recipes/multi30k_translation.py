@@ -5,10 +5,10 @@ Data: `multi30k/` (train 29,000 pairs, val 1,014, test_2016_flickr 1,000). A sen
 Model: `zoo.models.EncoderDecoder` (bidirectional GRU encoder, Bahdanau attention, GRU decoder
 whose gates read the context, maxout deep output tied to the target embedding).
 
-    python -m recipes.multi30k_translation --model nmt-multi30k-de-en                  # train (resumes)
+    python -m recipes.multi30k_translation --model nmt-multi30k-de-en                  # train (--resume continues a stopped run)
     python -m recipes.multi30k_translation --model nmt-multi30k-de-en --package        # evaluate, ship
 
-Training writes `runs/<model>/`: `tokenizers.json`, `backup/` (resume state, every epoch),
+Training writes `runs/<model>/`: `tokenizers.json`, `checkpoint/` (the state `--resume` continues from, every 500 steps and epoch),
 `best.keras` (best validation loss), `history.csv`. The validation split selects the epoch;
 the test split is read only by `--package`, for the model card.
 """
@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, bucketed_indices, callbacks, run_recipe
+from recipes.training import argument_parser, bucketed_indices, fit, run_recipe
 from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -122,21 +122,19 @@ def bucketed_batches(sources, targets, batch_size, rng=None):
             for b in bucketed_indices(lengths, batch_size, rng)]
 
 
-def training_stream(sources, targets, config):
-    """An endless dataset: epoch after epoch of bucketed batches, each epoch from its own seed."""
+def batches_of_epoch(sources, targets, config):
+    """epoch -> that epoch's bucketed batches, from the epoch's own seed."""
+    return lambda epoch: bucketed_batches(sources, targets, config.batch_size,
+                                          np.random.default_rng(config.seed * 1000 + epoch))
 
-    def batches():
-        for epoch in range(10**6):
-            yield from bucketed_batches(sources, targets, config.batch_size,
-                                        np.random.default_rng(config.seed * 1000 + epoch))
 
-    ids = tf.TensorSpec((None, None), tf.int32)
-    return tf.data.Dataset.from_generator(batches, output_signature=((ids, ids), ids)).prefetch(4)
+BATCH_SIGNATURE = ((tf.TensorSpec((None, None), tf.int32),) * 2, tf.TensorSpec((None, None), tf.int32))  # (src, tgt in), tgt out
 
 
 def as_dataset(batches):
-    ids = tf.TensorSpec((None, None), tf.int32)
-    return tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=((ids, ids), ids))
+    """A tf.data view of a list of batches, of known length (so Keras does not warn when it ends)."""
+    dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=BATCH_SIGNATURE)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
 
 
 # --- model and training -------------------------------------------------------------------
@@ -168,7 +166,7 @@ def build_model(config, source_tokenizer, target_tokenizer):
     return model
 
 
-def train(config, data_dir, run_dir, max_minutes):
+def train(config, data_dir, run_dir, options):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
     keras.utils.set_random_seed(config.seed)
@@ -189,16 +187,8 @@ def train(config, data_dir, run_dir, max_minutes):
     model = build_model(config, source_tokenizer, target_tokenizer)
     print(f"parameters: {model.count_params():,}")
     steps_per_epoch = -(-len(sources) // config.batch_size)
-    history = model.fit(
-        training_stream(sources, targets, config),
-        steps_per_epoch=steps_per_epoch,
-        epochs=config.max_epochs,
-        validation_data=as_dataset(validation),
-        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes),
-        shuffle=False,  # the stream is shuffled already
-        verbose=2,
-    )
-    return history
+    return fit(model, batches_of_epoch(sources, targets, config), steps_per_epoch, config.max_epochs, run_dir, options,
+               patience=config.patience, signature=BATCH_SIGNATURE, validation_data=as_dataset(validation))
 
 
 # --- evaluation and packaging -------------------------------------------------------------

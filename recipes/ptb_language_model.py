@@ -13,10 +13,10 @@ stream, the state carried from start to end, every token but the first scored on
 
     python -m recipes.ptb_language_model --model small                       # Zaremba's small LSTM, 13 epochs
     python -m recipes.ptb_language_model --model small --package --checkpoints-dir runs/checkpoints
-    python -m recipes.ptb_language_model --model wordlm-ptb-lstm             # 2 hours (resumes)
+    python -m recipes.ptb_language_model --model wordlm-ptb-lstm             # 2 hours (--resume continues)
     python -m recipes.ptb_language_model --model wordlm-ptb-lstm --package   # valid and test, the checkpoint
 
-Training writes `runs/<model>/`: `backup/` (resume state, every epoch), `best.keras` (best validation
+Training writes `runs/<model>/`: `checkpoint/` (the state `--resume` continues from, every 500 steps and epoch), `best.keras` (best validation
 perplexity), `history.csv` (loss and validation loss in nats/token, validation perplexity).
 """
 
@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, callbacks, endless_stream, run_recipe
+from recipes.training import argument_parser, fit, run_recipe
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.text import WordTokenizer
@@ -137,14 +137,14 @@ def contiguous_batches(ids, config, offset):
     return tf.data.Dataset.from_tensor_slices((inputs, targets))
 
 
-def training_stream(ids, config):
-    """Epoch after epoch of `contiguous_batches`, each from a new random offset (so the windows'
-    edges, where backpropagation is cut, move)."""
-    def epoch_batches(epoch):
+def batches_of_epoch(ids, config):
+    """epoch -> that epoch's `contiguous_batches`, each from a new random offset (so the windows' edges,
+    where backpropagation is cut, move)."""
+    def batches(epoch):
         offset = int(np.random.default_rng(config.seed * 1000 + epoch).integers(0, config.sequence_length))
         return contiguous_batches(ids, config, offset)
 
-    return endless_stream(epoch_batches, steps_per_epoch(len(ids), config))
+    return batches
 
 
 @keras.saving.register_keras_serializable(package="recipes")
@@ -157,7 +157,8 @@ class CarriedStateTraining(keras.Model):
         logits, s_k = language_model.encode(inputs_k, s_{k-1})    s_0 = 0 (`reset_states`)
 
     No gradient flows into s_{k-1} (the truncation). `model.fit` trains it like any Keras model;
-    `ResetCarriedStates` zeroes the states at each epoch start.
+    `ResetCarriedStates` zeroes the states at each epoch end. The states are model variables, so a
+    training checkpoint holds them and a run resumed in mid-epoch carries on the same streams.
     """
 
     def __init__(self, language_model, batch_size, **kwargs):
@@ -166,16 +167,23 @@ class CarriedStateTraining(keras.Model):
             language_model = keras.saving.deserialize_keras_object(language_model)
         self.language_model = language_model
         self.batch_size = batch_size
-        self.carried_states = [
-            self.add_weight(shape=(batch_size, size), initializer="zeros", trainable=False, name=f"carried_state_{i}")
+        self.carried_states = [  # every replica writes the same gathered value (`call`): the first's is kept
+            self.add_weight(shape=(batch_size, size), initializer="zeros", trainable=False,
+                            aggregation="only_first_replica", name=f"carried_state_{i}")
             for i, size in enumerate(language_model.recurrent.state_size)
         ]
 
     def call(self, ids, training=False):
-        states = [tf.convert_to_tensor(state) for state in self.carried_states]
-        logits, final_states = self.language_model.encode(ids, states, training=training)  # (B, T, V)
+        # Under a tf.distribute strategy, replica r reads rows [r b, (r + 1) b) of the global batch.
+        replica = tf.distribute.get_replica_context()
+        rows = tf.shape(ids)[0]  # b = B / replicas
+        first = replica.replica_id_in_sync_group * rows if replica else 0
+        states = [tf.convert_to_tensor(state)[first : first + rows] for state in self.carried_states]  # (b, S_i)
+        logits, final_states = self.language_model.encode(ids, states, training=training)  # (b, T, V)
         for variable, state in zip(self.carried_states, final_states):
-            variable.assign(state)
+            state = replica.all_gather(state, axis=0) if replica else state  # (B, S_i)
+            if state.shape[0] in (None, variable.shape[0]):  # not so in Keras' symbolic build under a strategy (b)
+                variable.assign(state)
         return logits
 
     def reset_states(self):
@@ -188,9 +196,10 @@ class CarriedStateTraining(keras.Model):
 
 
 class ResetCarriedStates(keras.callbacks.Callback):
-    """Zeroes `CarriedStateTraining`'s states when an epoch (a new pass over the streams) starts."""
+    """Zeroes `CarriedStateTraining`'s states when an epoch ends (the next is a new pass over the streams).
+    At the end, not the start: an epoch resumed in its middle starts from the states it was stopped with."""
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_end(self, epoch, logs=None):
         self.model.reset_states()
 
 
@@ -240,7 +249,7 @@ def learning_rate_schedule(config):
     return lambda epoch: config.learning_rate * config.decay ** max(0, epoch + 1 - config.constant_epochs)
 
 
-def train(config, data_dir, run_dir, max_minutes):
+def train(config, data_dir, run_dir, options):
     texts = load_texts(data_dir)
     tokenizer = build_tokenizer(texts["train"])
     train_ids, _ = running_text_ids(tokenizer, texts["train"])
@@ -255,18 +264,11 @@ def train(config, data_dir, run_dir, max_minutes):
     steps = steps_per_epoch(len(train_ids), config)
     print(f"{config.name}: {len(train_ids):,} training / {len(validation_ids):,} validation tokens, vocabulary "
           f"{tokenizer.vocabulary_size:,}; {language_model.count_params():,} parameters; {steps} steps an epoch")
-    history = model.fit(
-        training_stream(train_ids, config),
-        steps_per_epoch=steps,
-        epochs=config.max_epochs,
-        callbacks=[
-            ResetCarriedStates(),
-            RunningTextValidation(language_model, validation_ids),  # before the callbacks that read val_loss
-            *callbacks(run_dir, steps, config.patience, max_minutes,
-                       learning_rate_schedule=learning_rate_schedule(config)),
-        ],
-        shuffle=False,  # contiguous streams, in order
-        verbose=2,
+    history = fit(
+        model, batches_of_epoch(train_ids, config), steps, config.max_epochs, run_dir, options,
+        patience=config.patience, learning_rate_schedule=learning_rate_schedule(config),
+        # before the shared callbacks, which read the validation loss
+        extra_callbacks=[ResetCarriedStates(), RunningTextValidation(language_model, validation_ids)],
     )
     best = min(history.history.get("val_loss", [float("nan")]))
     print(f"best validation perplexity this run: {math.exp(best):.2f}")

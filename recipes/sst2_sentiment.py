@@ -5,7 +5,7 @@ Sentiment Treebank and their sub-phrases) and `sst2/dev.tsv` (872 sentences), wh
 here: only `--package` and `--compare-pooling` read it, to report. Model: `zoo.models.SequenceClassifier`
 (word embedding -> BiLSTM -> `SequencePooling` -> dense), reading whitespace-tokenized, lowercased text.
 
-    python -m recipes.sst2_sentiment --model sentiment-sst2-bilstm                   # train (resumes)
+    python -m recipes.sst2_sentiment --model sentiment-sst2-bilstm                   # train (--resume continues a stopped run)
     python -m recipes.sst2_sentiment --model sentiment-sst2-bilstm --package         # dev accuracy, ship
     python -m recipes.sst2_sentiment --compare-pooling --epochs-per-run 3            # docs/sst2_pooling.*
     python -m recipes.sst2_sentiment --model sentiment-sst2-bilstm-lm --pretrain-lm --max-minutes 60
@@ -23,7 +23,7 @@ small embeddings, word dropout to `<unk>` (which also trains the `<unk>` embeddi
 words read), dropout on the embedding features (one mask per sentence) and before the output, AdamW
 weight decay, training on all phrases, and the epoch chosen by accuracy on the validation slice.
 
-Training writes `runs/<model>/`: `backup/` (resume state), `best.keras`, `history.csv`; the
+Training writes `runs/<model>/`: `checkpoint/` (the state `--resume` continues from), `best.keras`, `history.csv`; the
 comparison `runs/<model>-pooling/<pooling>-seed<k>/` (the same, and `result.json`: a finished run is not
 redone); `--pretrain-lm` writes `runs/<model>/lm-forward/` and `lm-backward/` (`zoo.models.RecurrentLanguageModel`
 of the classifier's vocabulary, on SST-2's training sentences, WikiText-2 valid/test and PTB).
@@ -41,7 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from recipes import charlm_shakespeare
-from recipes.training import REPO, argument_parser, bucketed_indices, callbacks, run_dir_of, run_recipe
+from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, fit, run_dir_of, run_recipe,
+                              training_options)
 from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
 from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
@@ -167,21 +168,18 @@ def batches(texts, labels, batch_size, rng=None):
     return [(texts[b].tolist(), labels[b]) for b in bucketed_indices(lengths, batch_size, rng)]
 
 
+BATCH_SIGNATURE = (tf.TensorSpec((None,), tf.string), tf.TensorSpec((None,), tf.int32))  # (texts, labels)
+
+
 def as_dataset(make_batches):
     """A tf.data view of a generator function of (texts, labels) batches."""
-    spec = (tf.TensorSpec((None,), tf.string), tf.TensorSpec((None,), tf.int32))
-    return tf.data.Dataset.from_generator(make_batches, output_signature=spec)
+    return tf.data.Dataset.from_generator(make_batches, output_signature=BATCH_SIGNATURE)
 
 
-def training_stream(split, config):
-    """An endless dataset: epoch after epoch of length-bucketed batches, each epoch from its own seed."""
-
-    def epochs():
-        for epoch in range(10**6):
-            rng = np.random.default_rng(config.seed * 1000 + epoch)
-            yield from batches(split.train_texts, split.train_labels, config.batch_size, rng)
-
-    return as_dataset(epochs).prefetch(4)
+def batches_of_epoch(split, config):
+    """epoch -> that epoch's length-bucketed training batches, from the epoch's own seed."""
+    return lambda epoch: batches(split.train_texts, split.train_labels, config.batch_size,
+                                 np.random.default_rng(config.seed * 1000 + epoch))
 
 
 # --- model and training -------------------------------------------------------------------
@@ -215,7 +213,7 @@ def language_model_dirs(run_dir):
     return {direction: run_dir / f"lm-{direction}" for direction in ("forward", "backward")}
 
 
-def train(config, data_dir, run_dir, max_minutes, split=None):
+def train(config, data_dir, run_dir, options, split=None):
     """Trains on the training phrases, keeping the epoch with the best validation-slice accuracy."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
@@ -230,15 +228,9 @@ def train(config, data_dir, run_dir, max_minutes, split=None):
           f"sentences, vocabulary {tokenizer.vocabulary_size:,}; {model.count_params():,} parameters")
     validation = batches(split.validation_texts, split.validation_labels, config.batch_size)
     known_length = tf.data.experimental.assert_cardinality(len(validation))  # no "ran out of data" warning
-    return model.fit(
-        training_stream(split, config),
-        steps_per_epoch=steps_per_epoch,
-        epochs=config.max_epochs,
-        validation_data=as_dataset(lambda: iter(validation)).apply(known_length),
-        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes, monitor="val_accuracy"),
-        shuffle=False,  # the stream is shuffled already
-        verbose=2,
-    )
+    return fit(model, batches_of_epoch(split, config), steps_per_epoch, config.max_epochs, run_dir, options,
+               patience=config.patience, monitor="val_accuracy", signature=BATCH_SIGNATURE,
+               validation_data=as_dataset(lambda: iter(validation)).apply(known_length))
 
 
 def load_language_models(run_dir):
@@ -275,9 +267,9 @@ def language_model_text(data_dir, split):
     return lines
 
 
-def pretrain_language_models(config, data_dir, run_dir, max_minutes):
+def pretrain_language_models(config, data_dir, run_dir, options):
     """Trains a forward and a backward (reversed text) LSTM language model of the classifier's vocabulary,
-    `max_minutes` / 2 each; the validation text is the validation slice's sentences (no labels read)."""
+    `options.max_minutes` / 2 each; the validation text is the validation slice's sentences (no labels read)."""
     if not config.pretrained_lm:
         raise ValueError(f"{config.name} does not start from language models: use --model "
                          f"{next(c.name for c in CONFIGS.values() if c.pretrained_lm)}")
@@ -296,15 +288,9 @@ def pretrain_language_models(config, data_dir, run_dir, max_minutes):
         model = charlm_shakespeare.build_model(lm_config, tokenizer.vocabulary_size, tokenizer=tokenizer)
         steps_per_epoch = (len(stream) - lm_config.sequence_length) // lm_config.sequence_length // lm_config.batch_size
         print(f"{lm_config.name}: {model.count_params():,} parameters")
-        model.fit(
-            charlm_shakespeare.training_stream(stream, lm_config, steps_per_epoch),
-            steps_per_epoch=steps_per_epoch,
-            epochs=lm_config.max_epochs,
-            validation_data=charlm_shakespeare.validation_windows(held, lm_config),
-            callbacks=callbacks(folder, steps_per_epoch, lm_config.patience, max_minutes / 2),
-            shuffle=False,  # the stream is shuffled already
-            verbose=2,
-        )
+        fit(model, charlm_shakespeare.windows_of_epoch(stream, lm_config), steps_per_epoch, lm_config.max_epochs,
+            folder, dataclasses.replace(options, max_minutes=options.max_minutes / 2), patience=lm_config.patience,
+            validation_data=charlm_shakespeare.validation_windows(held, lm_config))
 
 
 # --- evaluation, packaging, the pooling comparison ----------------------------------------
@@ -433,7 +419,7 @@ def compare_pooling(config, data_dir, minutes_per_run, seeds, epochs_per_run=Non
             path = run_dir / "result.json"
             if not path.exists():
                 run_config = dataclasses.replace(config, pooling=pooling, seed=seed)
-                train(run_config, data_dir, run_dir, minutes_per_run, split=split)
+                train(run_config, data_dir, run_dir, TrainingOptions(max_minutes=minutes_per_run), split=split)
                 result = evaluate_run(load_best(run_config, run_dir), data_dir, run_dir, split)
                 path.write_text(json.dumps(result, indent=1))
                 keras.backend.clear_session()
@@ -526,7 +512,7 @@ def main(argv=None):
     if args.compare_pooling:
         compare_pooling(config, args.data_dir, args.minutes_per_run, args.seeds, args.epochs_per_run)
     elif args.pretrain_lm:
-        pretrain_language_models(config, args.data_dir, run_dir_of(args, config), args.max_minutes)
+        pretrain_language_models(config, args.data_dir, run_dir_of(args, config), training_options(args))
     else:
         run_recipe(args, CONFIGS, train, package)
 

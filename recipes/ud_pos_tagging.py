@@ -4,10 +4,10 @@ Trains on en_ewt-ud-train.conllu (12,544 sentences), chooses the epoch by UPOS a
 en_ewt-ud-dev.conllu, and `--package` reports accuracy on en_ewt-ud-test.conllu with gold
 tokenization (multiword tokens such as "don't" are tagged as their syntactic words do|n't).
 
-    python -m recipes.ud_pos_tagging --model pos-ewt-bilstm                  # train (resumes)
+    python -m recipes.ud_pos_tagging --model pos-ewt-bilstm                  # train (--resume continues a stopped run)
     python -m recipes.ud_pos_tagging --model pos-ewt-bilstm --package        # evaluate, write the checkpoint
 
-Training writes `runs/<model>/`: `backup/` (resume state, every epoch), `best.keras` (best dev
+Training writes `runs/<model>/`: `checkpoint/` (the state `--resume` continues from, every 500 steps and epoch), `best.keras` (best dev
 accuracy), `history.csv`, `vocabulary.json` (the word and character vocabularies of train).
 """
 
@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, bucketed_indices, callbacks, run_recipe
+from recipes.training import argument_parser, bucketed_indices, fit, run_recipe
 from zoo.corpora import read_conllu
 from zoo.evaluation import tagging_accuracy
 from zoo.models import SequenceTagger
@@ -97,10 +97,12 @@ def batches(sentences, tag_index, batch_size, rng=None):
     return [make_batch([sentences[i] for i in b], tag_index) for b in bucketed_indices(lengths, batch_size, rng)]
 
 
+BATCH_SIGNATURE = (tf.TensorSpec((None, None), tf.string), tf.TensorSpec((None, None), tf.int32))  # (words, tags)
+
+
 def dataset(make_batches):
     """A tf.data pipeline over the (words, tags) batches `make_batches()` yields."""
-    spec = (tf.TensorSpec((None, None), tf.string), tf.TensorSpec((None, None), tf.int32))
-    return tf.data.Dataset.from_generator(make_batches, output_signature=spec).prefetch(4)
+    return tf.data.Dataset.from_generator(make_batches, output_signature=BATCH_SIGNATURE).prefetch(4)
 
 
 def build_model(config, word_tokenizer, char_tokenizer, tags):
@@ -119,7 +121,7 @@ def build_model(config, word_tokenizer, char_tokenizer, tags):
     return model
 
 
-def train(config, data_dir, run_dir, max_minutes):
+def train(config, data_dir, run_dir, options):
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
     keras.utils.set_random_seed(config.seed)
@@ -132,19 +134,13 @@ def train(config, data_dir, run_dir, max_minutes):
           f"{word_tokenizer.vocabulary_size:,} word ids, {char_tokenizer.vocabulary_size} character ids, "
           f"{len(tags)} tags; {model.count_params():,} parameters")
 
-    def stream():  # epoch after epoch of bucketed batches, each epoch from its own seed
-        for epoch in range(10**6):
-            yield from batches(train_sentences, tag_index, config.batch_size,
-                               np.random.default_rng(config.seed * 1000 + epoch))
+    def batches_of_epoch(epoch):  # bucketed batches, each epoch from its own seed
+        return batches(train_sentences, tag_index, config.batch_size, np.random.default_rng(config.seed * 1000 + epoch))
 
     steps_per_epoch = -(-len(train_sentences) // config.batch_size)
-    return model.fit(
-        dataset(stream), steps_per_epoch=steps_per_epoch, epochs=config.max_epochs,
-        validation_data=dataset(lambda: iter(dev)),
-        callbacks=callbacks(run_dir, steps_per_epoch, config.patience, max_minutes, monitor="val_accuracy"),
-        shuffle=False,  # the stream is shuffled already
-        verbose=2,
-    )
+    return fit(model, batches_of_epoch, steps_per_epoch, config.max_epochs, run_dir, options,
+               patience=config.patience, monitor="val_accuracy", signature=BATCH_SIGNATURE,
+               validation_data=dataset(lambda: iter(dev)).apply(tf.data.experimental.assert_cardinality(len(dev))))
 
 
 # --- packaging ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from helpers import run, run_error
 from recipes import ptb_language_model as recipe
+from recipes.training import TrainingOptions
 from zoo.checkpoints import save_checkpoint
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
@@ -182,7 +183,7 @@ def test_tiny_run_trains_packages_and_evaluates_as_its_card_says(tmp_path, capsy
         lines = [" ".join(rng.choice(WORDS, size=rng.integers(3, 9))) for _ in range(count)]
         (data / "ptb" / f"ptb.{split}.txt").write_text("".join(f" {line} \n" for line in lines))
     config = recipe.CONFIGS["wordlm-ptb-tiny"]
-    history = recipe.train(config, data, tmp_path / "run", max_minutes=5)
+    history = recipe.train(config, data, tmp_path / "run", TrainingOptions(max_minutes=5))
     assert len(history.history["val_perplexity"]) == config.max_epochs
     results = recipe.package(config, data, tmp_path / "run", tmp_path / "checkpoints")
     folder = tmp_path / "checkpoints" / config.name

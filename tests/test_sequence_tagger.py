@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from helpers import run, run_error, run_fresh_python
 from recipes import ud_pos_tagging as recipe
+from recipes.training import TrainingOptions
 from zoo.checkpoints import save_checkpoint
 from zoo.corpora import TaggedSentence
 from zoo.evaluation import tagging_accuracy
@@ -195,7 +196,8 @@ def test_two_runs_of_the_recipe_with_one_seed_give_identical_weights(tmp_path):
         write_conllu(data / name, SENTENCES * 3)
     weights = []
     for run_name in ("first", "second"):
-        recipe.train(recipe.CONFIGS["pos-ewt-tiny"], tmp_path / "data", tmp_path / run_name, max_minutes=5)
+        recipe.train(recipe.CONFIGS["pos-ewt-tiny"], tmp_path / "data", tmp_path / run_name,
+                     TrainingOptions(max_minutes=5))
         weights.append(keras.saving.load_model(tmp_path / run_name / "best.keras", compile=False).get_weights())
     assert len(weights[0]) == len(weights[1]) > 10
     for first, second in zip(*weights):

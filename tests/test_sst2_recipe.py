@@ -9,6 +9,7 @@ import pytest
 
 from helpers import run
 from recipes import sst2_sentiment as recipe
+from recipes.training import TrainingOptions
 from zoo.layers.sequence_pooling import POOLING_MODES
 
 SENTENCES = {"the film is good .": 1, "the story is dull .": 0, "a good cast": 1, "dull , dull , dull": 0}
@@ -99,11 +100,11 @@ def test_language_models_pretrain_and_the_classifier_starts_from_them(data_dir, 
     config = dataclasses.replace(recipe.CONFIGS["sentiment-sst2-tiny"], pretrained_lm=True, lm_sequence_length=8,
                                  max_epochs=1)
     with pytest.raises(FileNotFoundError, match="--pretrain-lm first"):
-        recipe.train(config, data_dir, tmp_path, 1.0)
-    recipe.pretrain_language_models(config, data_dir, tmp_path, 0.05)
+        recipe.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
+    recipe.pretrain_language_models(config, data_dir, tmp_path, TrainingOptions(max_minutes=0.05))
     forward, backward = recipe.load_language_models(tmp_path)
     assert forward.tokenizer.get_vocabulary() == backward.tokenizer.get_vocabulary()
-    history = recipe.train(config, data_dir, tmp_path, 1.0)
+    history = recipe.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
     assert len(history.history["val_accuracy"]) == 1
     with pytest.raises(ValueError, match="does not start from language models"):
-        recipe.pretrain_language_models(recipe.CONFIGS["sentiment-sst2-tiny"], data_dir, tmp_path, 0.05)
+        recipe.pretrain_language_models(recipe.CONFIGS["sentiment-sst2-tiny"], data_dir, tmp_path, TrainingOptions())
