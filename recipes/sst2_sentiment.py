@@ -41,8 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from recipes import charlm_shakespeare
-from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, fit, run_dir_of, run_recipe,
-                              training_options)
+from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, distribution_strategy, fit,
+                              run_dir_of, run_recipe, training_options)
 from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
 from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
@@ -512,7 +512,8 @@ def main(argv=None):
     if args.compare_pooling:
         compare_pooling(config, args.data_dir, args.minutes_per_run, args.seeds, args.epochs_per_run)
     elif args.pretrain_lm:
-        pretrain_language_models(config, args.data_dir, run_dir_of(args, config), training_options(args))
+        with distribution_strategy(args.strategy, args.logical_cpus).scope():
+            pretrain_language_models(config, args.data_dir, run_dir_of(args, config), training_options(args))
     else:
         run_recipe(args, CONFIGS, train, package)
 

@@ -1,11 +1,14 @@
-"""Shared test setup: quiet TensorFlow, seeded randomness, float32 policy after every test."""
+"""Shared test setup: quiet TensorFlow, seeded randomness, float32 policy after every test; a tiny SST-2."""
 
 import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # before TensorFlow is first imported
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+from recipes.sst2_sentiment import LANGUAGE_MODEL_TEXTS  # noqa: E402
 
 SEED = 1234
 
@@ -22,3 +25,26 @@ def _float32_policy():
     """A test that switches to mixed precision must not leak it into the next one."""
     yield
     keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def sst2_data_dir(tmp_path_factory):
+    """A tiny SST-2 (sentences, their parts), and tiny WikiText-2 and PTB files for the language models."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    words = {1: ["good", "great", "charming"], 0: ["bad", "dull", "tedious"]}
+    train, dev = ["sentence\tlabel"], ["sentence\tlabel"]
+    for i in range(60):
+        label = i % 2
+        adjective = rng.choice(words[label])
+        train += [f"the {rng.choice(['film', 'story', 'cast', 'plot'])} is {adjective} {'!' * (i // 2)} \t{label}",
+                  f"{adjective} \t{label}", f"is {adjective} \t{label}"]
+    for i in range(12):
+        dev.append(f"the plot is {rng.choice(words[i % 2])} .\t{i % 2}")
+    (root / "sst2").mkdir()
+    (root / "sst2" / "train.tsv").write_text("\n".join(train) + "\n")
+    (root / "sst2" / "dev.tsv").write_text("\n".join(dev) + "\n")
+    for relative in LANGUAGE_MODEL_TEXTS:
+        (root / relative).parent.mkdir(exist_ok=True)
+        (root / relative).write_text(" the film is good . \n the plot is dull . \n" * 40)
+    return root

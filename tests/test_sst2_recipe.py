@@ -4,7 +4,6 @@ run end to end (train, package, `zoo evaluate --tsv` agreeing with the card; LM 
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 
 from helpers import run
@@ -59,26 +58,8 @@ def test_the_pooling_report_has_a_row_per_pooling_and_a_plot(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    """A tiny SST-2 (sentences, their parts), and tiny WikiText-2 and PTB files for the language models."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    words = {1: ["good", "great", "charming"], 0: ["bad", "dull", "tedious"]}
-    train, dev = ["sentence\tlabel"], ["sentence\tlabel"]
-    for i in range(60):
-        label = i % 2
-        adjective = rng.choice(words[label])
-        train += [f"the {rng.choice(['film', 'story', 'cast', 'plot'])} is {adjective} {'!' * (i // 2)} \t{label}",
-                  f"{adjective} \t{label}", f"is {adjective} \t{label}"]
-    for i in range(12):
-        dev.append(f"the plot is {rng.choice(words[i % 2])} .\t{i % 2}")
-    (root / "sst2").mkdir()
-    (root / "sst2" / "train.tsv").write_text("\n".join(train) + "\n")
-    (root / "sst2" / "dev.tsv").write_text("\n".join(dev) + "\n")
-    for relative in recipe.LANGUAGE_MODEL_TEXTS:
-        (root / relative).parent.mkdir(exist_ok=True)
-        (root / relative).write_text(" the film is good . \n the plot is dull . \n" * 40)
-    return root
+def data_dir(sst2_data_dir):
+    return sst2_data_dir
 
 
 @pytest.mark.slow

@@ -46,9 +46,10 @@ def ptb_data(tmp_path_factory):
     return data
 
 
-def train(data, run_dir, *flags, hooks=(), env=None, wait=True):
-    """The tiny PTB recipe in a new process (tests/training_process.py), as `zoo train` would run it."""
-    command = [sys.executable, str(HELPER), *hooks, "recipes.ptb_language_model", "--model", "wordlm-ptb-tiny",
+def train(data, run_dir, *flags, hooks=(), env=None, wait=True, recipe=("ptb_language_model", "wordlm-ptb-tiny")):
+    """A tiny recipe (the PTB one by default) in a new process (tests/training_process.py), as `zoo train`
+    would run it."""
+    command = [sys.executable, str(HELPER), *hooks, f"recipes.{recipe[0]}", "--model", recipe[1],
                "--data-dir", str(data), "--run-dir", str(run_dir), "--checkpoint-every", str(EVERY), *flags]
     environment = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2", **(env or {})}
     process = subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -228,6 +229,13 @@ def test_mirrored_over_two_logical_cpus_gives_the_default_strategys_losses(ptb_d
         for column in ("loss", "val_loss"):
             assert float(mirrored[column]) == pytest.approx(float(default[column]), rel=1e-3), column
     assert float(runs["mirrored"][0]["loss"]) == pytest.approx(float(runs["default"][0]["loss"]), rel=1e-5)
+
+
+def test_a_classifier_of_strings_trains_under_mirrored(sst2_data_dir, tmp_path):
+    process = train(sst2_data_dir, tmp_path, "--strategy", "mirrored", "--logical-cpus", "2",
+                    recipe=("sst2_sentiment", "sentiment-sst2-tiny"))
+    assert process.returncode == 0, process.output
+    assert len(history(tmp_path)) == 2 and (tmp_path / "best.keras").is_file()
 
 
 def free_ports(count):
