@@ -326,16 +326,18 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def callbacks(run_dir, steps_per_epoch, patience, max_minutes, monitor="val_loss", learning_rate_schedule=None):
+def callbacks(run_dir, steps_per_epoch, patience, max_minutes, monitor="val_loss", learning_rate_schedule=None,
+              plateau_min_delta=0.0):
     """What every recipe's training uses (through `fit`): the best model by the validation metric
-    `monitor` (`best.keras`), learning rate halved on a plateau (or set by `learning_rate_schedule(epoch)
-    -> rate`, epoch counted from 0, where given), early stopping after `patience` epochs without
+    `monitor` (`best.keras`), learning rate halved on a plateau, i.e. after an epoch that does not
+    improve `monitor` by more than `plateau_min_delta` (or set by `learning_rate_schedule(epoch) ->
+    rate`, epoch counted from 0, where given), early stopping after `patience` epochs without
     progress, `history.csv`, the wall-clock budget, and a rollback of the weights and optimizer state if
     the loss turns non-finite (`NonFiniteGuard`)."""
     mode = "max" if "acc" in monitor else "min"
     if learning_rate_schedule is None:
         learning_rate = keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=1,
-                                                          min_lr=1e-5)
+                                                          min_delta=plateau_min_delta, min_lr=1e-5)
     else:
         learning_rate = keras.callbacks.LearningRateScheduler(lambda epoch, rate: learning_rate_schedule(epoch))
     return [
@@ -360,7 +362,8 @@ class TrainingOptions:
 
 
 def fit(model, batches_of_epoch, steps_per_epoch, max_epochs, run_dir, options, *, patience, monitor="val_loss",
-        learning_rate_schedule=None, validation_data=None, extra_callbacks=(), signature=None, verbose=2):
+        learning_rate_schedule=None, plateau_min_delta=0.0, validation_data=None, extra_callbacks=(), signature=None,
+        verbose=2):
     """`model.fit` over epoch after epoch of `batches_of_epoch(epoch)` (see `endless_stream`), resumable.
 
     With `options.resume`, the run continues from the newest checkpoint in `run_dir/checkpoint/`
@@ -384,7 +387,8 @@ def fit(model, batches_of_epoch, steps_per_epoch, max_epochs, run_dir, options, 
         raise CheckpointError(f"{checkpoint.folder} holds the checkpoints of an earlier run: pass --resume to "
                               f"continue it, or remove that folder (or choose another --run-dir) to start over")
     HistoryLog.keep_epochs(run_dir / "history.csv", epoch)
-    shared = callbacks(run_dir, steps_per_epoch, patience, options.max_minutes, monitor, learning_rate_schedule)
+    shared = callbacks(run_dir, steps_per_epoch, patience, options.max_minutes, monitor, learning_rate_schedule,
+                       plateau_min_delta)
     checkpoint.others = [c for c in shared if type(c) in RESUMED_ATTRIBUTES]
     if tf.distribute.has_strategy():
         _build_before_distributing(model, endless_stream(batches_of_epoch, steps_per_epoch, signature=signature))
@@ -399,7 +403,6 @@ def fit(model, batches_of_epoch, steps_per_epoch, max_epochs, run_dir, options, 
         return not model.stop_training
 
     if step and epoch < max_epochs:  # finish the epoch stopped in its middle
-        checkpoint.step = step
         if not fit_epochs(step, epoch + 1):
             return _merged(histories)
         epoch += 1
