@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, bucketed_indices, fit, run_recipe
+from recipes.training import argument_parser, bucketed_indices, dataset_of, fit, run_recipe
 from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -131,12 +131,6 @@ def batches_of_epoch(sources, targets, config):
 BATCH_SIGNATURE = ((tf.TensorSpec((None, None), tf.int32),) * 2, tf.TensorSpec((None, None), tf.int32))  # (src, tgt in), tgt out
 
 
-def as_dataset(batches):
-    """A tf.data view of a list of batches, of known length (so Keras does not warn when it ends)."""
-    dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=BATCH_SIGNATURE)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
-
-
 # --- model and training -------------------------------------------------------------------
 
 
@@ -188,7 +182,7 @@ def train(config, data_dir, run_dir, options):
     print(f"parameters: {model.count_params():,}")
     steps_per_epoch = -(-len(sources) // config.batch_size)
     return fit(model, batches_of_epoch(sources, targets, config), steps_per_epoch, config.max_epochs, run_dir, options,
-               patience=config.patience, signature=BATCH_SIGNATURE, validation_data=as_dataset(validation))
+               patience=config.patience, signature=BATCH_SIGNATURE, validation_data=dataset_of(validation, BATCH_SIGNATURE))
 
 
 # --- evaluation and packaging -------------------------------------------------------------

@@ -41,8 +41,8 @@ import numpy as np
 import tensorflow as tf
 
 from recipes import charlm_shakespeare
-from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, distribution_strategy, fit,
-                              run_dir_of, run_recipe, training_options)
+from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, dataset_of,
+                              distribution_strategy, fit, run_dir_of, run_recipe, training_options)
 from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
 from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
@@ -171,11 +171,6 @@ def batches(texts, labels, batch_size, rng=None):
 BATCH_SIGNATURE = (tf.TensorSpec((None,), tf.string), tf.TensorSpec((None,), tf.int32))  # (texts, labels)
 
 
-def as_dataset(make_batches):
-    """A tf.data view of a generator function of (texts, labels) batches."""
-    return tf.data.Dataset.from_generator(make_batches, output_signature=BATCH_SIGNATURE)
-
-
 def batches_of_epoch(split, config):
     """epoch -> that epoch's length-bucketed training batches, from the epoch's own seed."""
     return lambda epoch: batches(split.train_texts, split.train_labels, config.batch_size,
@@ -227,10 +222,9 @@ def train(config, data_dir, run_dir, options, split=None):
     print(f"{config.name}: {len(split.train_texts):,} training phrases, {len(split.validation_texts):,} validation "
           f"sentences, vocabulary {tokenizer.vocabulary_size:,}; {model.count_params():,} parameters")
     validation = batches(split.validation_texts, split.validation_labels, config.batch_size)
-    known_length = tf.data.experimental.assert_cardinality(len(validation))  # no "ran out of data" warning
     return fit(model, batches_of_epoch(split, config), steps_per_epoch, config.max_epochs, run_dir, options,
                patience=config.patience, monitor="val_accuracy", signature=BATCH_SIGNATURE,
-               validation_data=as_dataset(lambda: iter(validation)).apply(known_length))
+               validation_data=dataset_of(validation, BATCH_SIGNATURE))
 
 
 def load_language_models(run_dir):

@@ -109,15 +109,12 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self.factor = factor
         self.max_rollbacks = max_rollbacks
 
-    def _variables(self):
-        return list(self.model.variables) + list(self.model.optimizer.variables)
-
     def on_train_begin(self, logs=None):
         self.rollbacks, self.steps, self.snapshot = 0, 0, None
         self._take_snapshot()
 
     def _take_snapshot(self):
-        values = [keras.ops.convert_to_numpy(v) for v in self._variables()]
+        values = [keras.ops.convert_to_numpy(v) for v in _state_variables(self.model)]
         if all(np.all(np.isfinite(v)) for v in values if np.issubdtype(v.dtype, np.floating)):
             self.snapshot, self.snapshot_step = values, self.steps
 
@@ -132,7 +129,7 @@ class NonFiniteGuard(keras.callbacks.Callback):
         if self.snapshot is None or self.rollbacks > self.max_rollbacks:
             raise RuntimeError(f"NonFiniteGuard: the loss is {loss} at step {self.steps}, and "
                                f"{self.rollbacks - 1} rollbacks did not help: training stopped")
-        for variable, value in zip(self._variables(), self.snapshot):
+        for variable, value in zip(_state_variables(self.model), self.snapshot):
             variable.assign(value)
         rate = self.model.optimizer.learning_rate
         if isinstance(rate, keras.Variable):
@@ -145,14 +142,14 @@ class NonFiniteGuard(keras.callbacks.Callback):
 
 class BestModel(keras.callbacks.Callback):
     """Saves the model to `path` (a .keras file) at each epoch end where `monitor` is the best so far
-    (the largest for accuracies, the smallest otherwise), written to a temporary file first and then
+    (the largest with mode "max", the smallest with "min"), written to a temporary file first and then
     renamed over the old one: a kill mid-write leaves the previous best model whole."""
 
-    def __init__(self, path, monitor):
+    def __init__(self, path, monitor, mode):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
-        self.better = np.greater if "acc" in monitor else np.less
-        self.best = -np.inf if "acc" in monitor else np.inf
+        self.better = np.greater if mode == "max" else np.less
+        self.best = -np.inf if mode == "max" else np.inf
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
@@ -334,14 +331,14 @@ def callbacks(run_dir, steps_per_epoch, patience, max_minutes, monitor="val_loss
     rate`, epoch counted from 0, where given), early stopping after `patience` epochs without
     progress, `history.csv`, the wall-clock budget, and a rollback of the weights and optimizer state if
     the loss turns non-finite (`NonFiniteGuard`)."""
-    mode = "max" if "acc" in monitor else "min"
+    mode = "max" if "acc" in monitor else "min"  # accuracies grow, losses fall
     if learning_rate_schedule is None:
         learning_rate = keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=0.5, patience=1,
                                                           min_delta=plateau_min_delta, min_lr=1e-5)
     else:
         learning_rate = keras.callbacks.LearningRateScheduler(lambda epoch, rate: learning_rate_schedule(epoch))
     return [
-        BestModel(run_dir / "best.keras", monitor),
+        BestModel(run_dir / "best.keras", monitor, mode),
         learning_rate,
         keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience),
         HistoryLog(run_dir / "history.csv", steps_per_epoch),
@@ -478,6 +475,13 @@ def _average_scalar_logs_across_workers():
 
     reduce_per_replica.keras_reduce = keras_reduce
     trainer.reduce_per_replica = reduce_per_replica
+
+
+def dataset_of(batches, signature):
+    """A tf.data view of a list of batches of the structure `signature` (e.g. a validation split), of known
+    length, so that Keras does not warn that it "ran out of data" where it ends."""
+    dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
 
 
 def endless_stream(batches_of_epoch, steps_per_epoch, start=(0, 0), signature=None):

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, bucketed_indices, fit, run_recipe
+from recipes.training import argument_parser, bucketed_indices, dataset_of, fit, run_recipe
 from zoo.corpora import read_conllu
 from zoo.evaluation import tagging_accuracy
 from zoo.models import SequenceTagger
@@ -100,11 +100,6 @@ def batches(sentences, tag_index, batch_size, rng=None):
 BATCH_SIGNATURE = (tf.TensorSpec((None, None), tf.string), tf.TensorSpec((None, None), tf.int32))  # (words, tags)
 
 
-def dataset(make_batches):
-    """A tf.data pipeline over the (words, tags) batches `make_batches()` yields."""
-    return tf.data.Dataset.from_generator(make_batches, output_signature=BATCH_SIGNATURE).prefetch(4)
-
-
 def build_model(config, word_tokenizer, char_tokenizer, tags):
     model = SequenceTagger(
         tags, word_tokenizer, char_tokenizer, word_dim=config.word_dim, char_dim=config.char_dim,
@@ -140,7 +135,7 @@ def train(config, data_dir, run_dir, options):
     steps_per_epoch = -(-len(train_sentences) // config.batch_size)
     return fit(model, batches_of_epoch, steps_per_epoch, config.max_epochs, run_dir, options,
                patience=config.patience, monitor="val_accuracy", signature=BATCH_SIGNATURE,
-               validation_data=dataset(lambda: iter(dev)).apply(tf.data.experimental.assert_cardinality(len(dev))))
+               validation_data=dataset_of(dev, BATCH_SIGNATURE))
 
 
 # --- packaging ------------------------------------------------------------------------------

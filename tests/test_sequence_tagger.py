@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from helpers import run, run_error, run_fresh_python
 from recipes import ud_pos_tagging as recipe
-from recipes.training import TrainingOptions
+from recipes.training import TrainingOptions, dataset_of
 from zoo.checkpoints import save_checkpoint
 from zoo.corpora import TaggedSentence
 from zoo.evaluation import tagging_accuracy
@@ -43,7 +43,7 @@ def tiny_tagger(seed=0, word_dropout=0.0):
 def trained():
     model = tiny_tagger()
     tag_index = {t: i for i, t in enumerate(TAGS)}
-    data = recipe.dataset(lambda: iter(recipe.batches(SENTENCES, tag_index, 4)))
+    data = dataset_of(recipe.batches(SENTENCES, tag_index, 4), recipe.BATCH_SIGNATURE)
     model.fit(data.repeat(), steps_per_epoch=2, epochs=60, shuffle=False, verbose=0)
     return model
 

@@ -10,6 +10,7 @@ import pytest
 
 from helpers import run, run_error
 from recipes import multi30k_translation as recipe
+from recipes.training import dataset_of
 from zoo.checkpoints import save_checkpoint
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -31,7 +32,7 @@ def checkpoint(tmp_path_factory):
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=MaskedCrossEntropy())
     batches = recipe.bucketed_batches(recipe.token_ids(source, GERMAN), recipe.token_ids(target, ENGLISH), 8)
-    model.fit(recipe.as_dataset(batches).repeat(), steps_per_epoch=len(batches), epochs=60, shuffle=False, verbose=0)
+    model.fit(dataset_of(batches, recipe.BATCH_SIGNATURE).repeat(), steps_per_epoch=len(batches), epochs=60, shuffle=False, verbose=0)
     folder = tmp_path_factory.mktemp("checkpoints") / "tiny-nmt"
     save_checkpoint(model, folder, "# tiny-nmt\n\nA test translator.\n")
     return folder
