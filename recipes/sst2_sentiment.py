@@ -18,10 +18,14 @@ that also occurs in a kept sentence stays in training, as it would for dev: SST-
 share such phrases with train too. So no held-out sentence, nor any part of one that is not also
 part of a training sentence, is trained on.
 
-Regularisation, as the plain Keras BiLSTM (84.75 on dev, 5.6M parameters) overfit after 3 epochs:
-small embeddings, word dropout to `<unk>` (which also trains the `<unk>` embedding that dev's unseen
-words read), dropout on the embedding features (one mask per sentence) and before the output, AdamW
-weight decay, training on all phrases, and the epoch chosen by accuracy on the validation slice.
+Settings, chosen on the validation slice (docs/sst2_tuning.md has every run): the first recipe's
+heavy regularisation (dropout 0.4, word dropout 0.25, AdamW weight decay 0.05) cost about a point;
+the shipped members use embeddings of 300, max pooling, Adam 1e-3, mild dropout (0.2), word dropout
+to `<unk>` (0.1, which also trains the `<unk>` vector that dev's unseen words read) and adversarial
+training on the word vectors (eps 0.05), two epochs (every run peaked in epoch 1 or 2), the epoch
+chosen by validation-slice accuracy. With `members` > 1 the model is a `ClassifierEnsemble`: members
+trained one after another from seeds `seed`, `seed` + 1, ..., in `runs/<model>/member-<k>/`, their
+probabilities averaged.
 
 Training writes `runs/<model>/`: `checkpoint/` (the state `--resume` continues from), `best.keras`, `history.csv`; the
 comparison `runs/<model>-pooling/<pooling>-seed<k>/` (the same, and `result.json`: a finished run is not
@@ -42,11 +46,12 @@ import tensorflow as tf
 
 from recipes import charlm_shakespeare
 from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, dataset_of,
-                              distribution_strategy, fit, run_dir_of, run_recipe, training_options)
+                              distribution_strategy, fit, run_dir_of, run_recipe, save_model_atomically,
+                              training_options)
 from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
 from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
-from zoo.models import SequenceClassifier
+from zoo.models import ClassifierEnsemble, SequenceClassifier
 from zoo.models.sequence_classifier import initialise_from_language_models
 from zoo.text import UNK_ID, WordTokenizer
 
@@ -66,6 +71,7 @@ class Config:
     pooling: str = "max"
     dropout: float = 0.4
     word_dropout: float = 0.25
+    adversarial: float = 0.0  # eps of adversarial training on the word vectors (SequenceClassifier.train_step)
     min_count: int = 1  # words of the training sentences kept in the vocabulary
     batch_size: int = 64
     learning_rate: float = 2e-3
@@ -76,18 +82,26 @@ class Config:
     validation_sentences: int = 800
     validation_seed: int = 0  # the same slice for every model and seed
     seed: int = 0
+    members: int = 1  # > 1: an ensemble of classifiers trained from seeds seed, seed + 1, ... (ClassifierEnsemble)
     pretrained_lm: bool = False  # start the encoder from runs/<name>/lm-{forward,backward}/best.keras
     lm_sequence_length: int = 50
     lm_learning_rate: float = 2e-3
     lm_dropout: float = 0.3
 
 
+# Chosen on the validation slice (see the module docstring): 2 epochs, about 4 minutes a classifier.
+CHOSEN = dict(embedding_dim=300, dropout=0.2, word_dropout=0.1, weight_decay=0.0, learning_rate=1e-3, max_epochs=2,
+              adversarial=0.05)
 CONFIGS = {
     config.name: config
     for config in (
-        Config("sentiment-sst2-bilstm"),
+        Config("sentiment-sst2-bilstm", **CHOSEN),
+        # The mean of 8 such classifiers: better (docs/sst2_tuning.md), but 84 MB, over the zoo's 25 MB a checkpoint.
+        Config("sentiment-sst2-bilstm-x8", **CHOSEN, members=8),
         Config("sentiment-sst2-bilstm-lm", pretrained_lm=True, learning_rate=1e-3),
-        Config("sentiment-sst2-tiny", embedding_dim=8, units=8, max_epochs=2, validation_sentences=4),  # for tests
+        # For tests:
+        Config("sentiment-sst2-tiny", embedding_dim=8, units=8, max_epochs=2, validation_sentences=4, adversarial=0.05),
+        Config("sentiment-sst2-tiny-ensemble", embedding_dim=8, units=8, max_epochs=2, validation_sentences=4, members=2),
     )
 }
 
@@ -190,10 +204,16 @@ def build_model(config, tokenizer):
         pooling=config.pooling,
         dropout=config.dropout,
         word_dropout=config.word_dropout,
+        adversarial=config.adversarial,
         seed=config.seed,
         name=config.name.replace("-", "_"),
     )
     model.build()
+    return compiled(model, config)
+
+
+def compiled(model, config):
+    """`model` compiled for training on labels (a classifier or an ensemble of them)."""
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm
@@ -208,16 +228,48 @@ def language_model_dirs(run_dir):
     return {direction: run_dir / f"lm-{direction}" for direction in ("forward", "backward")}
 
 
+def member_dirs(config, run_dir):
+    """Where each member of the model trains: the run folder itself, or `member-<k>/` of an ensemble."""
+    return [run_dir] if config.members == 1 else [run_dir / f"member-{k}" for k in range(config.members)]
+
+
 def train(config, data_dir, run_dir, options, split=None):
-    """Trains on the training phrases, keeping the epoch with the best validation-slice accuracy."""
+    """Trains the model's member(s) on the training phrases, each keeping the epoch with its best
+    validation-slice accuracy; an ensemble's members (seeds `seed`, `seed` + 1, ...) train one after
+    the other, `options.max_minutes` / `members` each, and `best.keras` is then their `ClassifierEnsemble`.
+    With `options.resume`, finished members are kept and the unfinished one continues."""
+    split = split or load_split(config, data_dir)
+    language_models = load_language_models(run_dir) if config.pretrained_lm else None
+    if config.members == 1:
+        return train_member(config, run_dir, options, split, language_models)
+    member_options = dataclasses.replace(options, max_minutes=options.max_minutes / config.members)
+    for k, member_dir in enumerate(member_dirs(config, run_dir)):
+        finished = member_dir / "finished"
+        if options.resume and finished.exists():
+            print(f"member {k + 1} of {config.members}: finished in an earlier run ({member_dir})")
+            continue
+        print(f"member {k + 1} of {config.members}:")
+        train_member(dataclasses.replace(config, seed=config.seed + k), member_dir, member_options, split,
+                     language_models)
+        finished.touch()
+        keras.backend.clear_session()
+    members = [keras.saving.load_model(folder / "best.keras", compile=False) for folder in member_dirs(config, run_dir)]
+    ensemble = ClassifierEnsemble(members, name=config.name.replace("-", "_"))
+    ensemble.build()
+    save_model_atomically(compiled(ensemble, config), run_dir / "best.keras")
+    print(f"{config.name}: the ensemble of {config.members} members -> {run_dir / 'best.keras'}")
+
+
+def train_member(config, run_dir, options, split, language_models=None):
+    """Trains one classifier in `run_dir` (see `train`), its encoder started from the (forward,
+    backward) `language_models` if given."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(config), indent=1))
     keras.utils.set_random_seed(config.seed)
-    split = split or load_split(config, data_dir)
     tokenizer = build_tokenizer(config, split)
     model = build_model(config, tokenizer)
-    if config.pretrained_lm:
-        initialise_from_language_models(model, *load_language_models(run_dir))
+    if language_models:
+        initialise_from_language_models(model, *language_models)
     steps_per_epoch = -(-len(split.train_texts) // config.batch_size)
     print(f"{config.name}: {len(split.train_texts):,} training phrases, {len(split.validation_texts):,} validation "
           f"sentences, vocabulary {tokenizer.vocabulary_size:,}; {model.count_params():,} parameters")
@@ -291,11 +343,9 @@ def pretrain_language_models(config, data_dir, run_dir, options):
 
 
 def load_best(config, run_dir):
-    """The run's best model, recompiled as `build_model` does (for the checkpoint's compile config)."""
-    best = keras.saving.load_model(run_dir / "best.keras", compile=False)
-    model = build_model(config, best.tokenizer)
-    model.set_weights(best.get_weights())
-    return model
+    """The run's best model (a classifier or an ensemble), compiled as for training (the checkpoint's
+    compile config)."""
+    return compiled(keras.saving.load_model(run_dir / "best.keras", compile=False), config)
 
 
 def read_history(run_dir):
@@ -303,27 +353,48 @@ def read_history(run_dir):
         return list(csv.DictReader(f))
 
 
-def evaluate_run(model, data_dir, run_dir, split):
-    """Validation-slice and dev accuracy of a run's best `model`, with the run's epochs and minutes."""
+def run_summary(run_dir):
+    """The epochs a classifier trained, the one chosen (best validation-slice accuracy) and the minutes."""
     history = read_history(run_dir)
     best = max(history, key=lambda row: float(row["val_accuracy"]))
+    return {"epochs": len(history), "chosen_epoch": int(best["epoch"]),
+            "minutes": float(history[-1]["train_seconds"]) / 60}
+
+
+def evaluate_run(model, data_dir, run_dir, split):
+    """Validation-slice and dev accuracy of a run's best `model`, with the run's epochs and minutes."""
     return {
         "validation": accuracy(model, split.validation_texts, split.validation_labels),
         "dev": evaluate_tsv(model, tsv_path(data_dir, "dev")),
-        "epochs": len(history),
-        "chosen_epoch": int(best["epoch"]),
-        "minutes": float(history[-1]["train_seconds"]) / 60,
+        **run_summary(run_dir),
+    }
+
+
+def evaluate_ensemble(model, data_dir, run_dir, config, split):
+    """An ensemble's validation-slice and dev accuracy, and each member's validation-slice accuracy,
+    epochs and minutes (the members' dev accuracy is not measured: dev is the ensemble's test set)."""
+    members = [{"validation": accuracy(member, split.validation_texts, split.validation_labels), **run_summary(folder)}
+               for member, folder in zip(model.members, member_dirs(config, run_dir))]
+    return {
+        "validation": accuracy(model, split.validation_texts, split.validation_labels),
+        "dev": evaluate_tsv(model, tsv_path(data_dir, "dev")),
+        "members": members,
+        "minutes": sum(member["minutes"] for member in members),
     }
 
 
 def package(config, data_dir, run_dir, checkpoints_dir):
     """checkpoints/<name>/ from the run's best model, with its dev accuracy (as `zoo evaluate --tsv`
     computes it) in the model card."""
-    from zoo.checkpoints import save_checkpoint
+    from zoo.checkpoints import round_weights_to_float16, save_checkpoint
 
     split = load_split(config, data_dir)
     model = load_best(config, run_dir)
-    result = evaluate_run(model, data_dir, run_dir, split)
+    round_weights_to_float16(model)  # stored as float16 (half the bytes): measure what is stored
+    if config.members == 1:
+        result = evaluate_run(model, data_dir, run_dir, split)
+    else:
+        result = evaluate_ensemble(model, data_dir, run_dir, config, split)
     sentences, labels = read_labelled_tsv(tsv_path(data_dir, "dev"), len(LABELS))
     n = QUALITY_CHECK_SENTENCES
     quality_check = accuracy(model, sentences[:n], labels[:n])
@@ -334,11 +405,13 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         "recipe": "sst2_sentiment",
         "config": dataclasses.asdict(config),
         **result,
-        "history": read_history(run_dir),
+        **({"history": read_history(run_dir)} if config.members == 1 else
+           {"member_histories": [read_history(member) for member in member_dirs(config, run_dir)]}),
         "language_model_history": pretraining,
         "quality_check": {"tsv": "sst2/dev.tsv", "sentences": n, **quality_check},
     }
-    save_checkpoint(model, folder, model_card(config, model, result, split, pretraining), metadata=metadata)
+    save_checkpoint(model, folder, model_card(config, model, result, split, pretraining), metadata=metadata,
+                    weights_dtype="float16")
     print(f"{config.name}: dev accuracy {result['dev']['accuracy']:.2%}, validation slice "
           f"{result['validation']['accuracy']:.2%} -> {folder}")
     return result
@@ -347,13 +420,30 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 def model_card(config, model, result, split, pretraining):
     dev, validation = result["dev"], result["validation"]
     initialisation = "" if pretraining is None else _pretraining_paragraph(config, pretraining)
+    classifier = (f"""word embedding ({config.embedding_dim}) -> {config.num_layers} x bidirectional zoo
+`LSTM` ({config.units} units a direction) -> `SequencePooling("{config.pooling}")` -> dense over {{negative, positive}}""")
+    adversarial = (f", adversarial training on the word vectors (eps {config.adversarial}: "
+                   f"`SequenceClassifier.train_step`)" if config.adversarial else "")
+    if config.members == 1:
+        architecture = f"{classifier}."
+        chosen = "validation slice (chose the epoch)"
+        runs = f"{result['epochs']} epochs ({result['chosen_epoch']} chosen)"
+    else:
+        members = result["members"]
+        member_accuracies = [m["validation"]["accuracy"] for m in members]
+        architecture = (f"""the mean of the probabilities of {config.members} classifiers
+(`zoo.models.ClassifierEnsemble`), trained apart from seeds {config.seed}-{config.seed + config.members - 1}, each: {classifier}.""")
+        chosen = (f"validation slice (chose each member's epoch; members: {100 * min(member_accuracies):.2f}-"
+                  f"{100 * max(member_accuracies):.2f}%, mean {100 * statistics.mean(member_accuracies):.2f}%)")
+        runs = (f"{config.members} members, one after the other: "
+                + ", ".join(f"{m['epochs']} epochs ({m['chosen_epoch']} chosen)" for m in members))
     return f"""# {config.name}
 
-Binary sentiment of English movie-review sentences (SST-2): word embedding ({config.embedding_dim}) ->
-{config.num_layers} x bidirectional zoo `LSTM` ({config.units} units a direction) -> `SequencePooling("{config.pooling}")`
--> dense over {{negative, positive}}. Whitespace-tokenized, lowercased words (SST's tokenization: "it 's",
-"do n't"); {model.tokenizer.vocabulary_size:,} ids (the words of the training sentences + `<pad>`, `<unk>`,
-`<bos>`, `<eos>`), tokenization in the graph. {model.count_params():,} parameters.{initialisation}
+Binary sentiment of English movie-review sentences (SST-2): {architecture}
+Whitespace-tokenized, lowercased words (SST's tokenization: "it 's", "do n't");
+{model.tokenizer.vocabulary_size:,} ids (the words of the training sentences + `<pad>`, `<unk>`,
+`<bos>`, `<eos>`), tokenization in the graph. {model.count_params():,} parameters, stored as float16 (they load
+as float32; every number below was measured with the stored values).{initialisation}
 
 ## Data
 
@@ -368,7 +458,7 @@ trained on {len(split.train_texts):,} phrases. No outside embeddings{"" if pretr
 | split | accuracy | correct | sentences |
 |---|---:|---:|---:|
 | dev (the test set) | **{dev['accuracy']:.2%}** | {dev['correct']} | {dev['count']} |
-| validation slice (chose the epoch) | {validation['accuracy']:.2%} | {validation['correct']} | {validation['count']} |
+| {chosen} | {validation['accuracy']:.2%} | {validation['correct']} | {validation['count']} |
 
 Measured by:
 
@@ -382,9 +472,9 @@ zoo classify {config.name} "a gorgeous , witty , seductive movie ."
 `zoo train sst2_sentiment --model {config.name}`: AdamW (learning rate {config.learning_rate}, weight decay
 {config.weight_decay}, clipnorm {config.clipnorm}), batches of {config.batch_size} phrases of similar length, word dropout
 to `<unk>` {config.word_dropout}, dropout {config.dropout} (embedding features, one mask per sentence, and before the
-output), learning rate halved when the validation accuracy stalls, the epoch with the best validation
-accuracy kept. {result['epochs']} epochs ({result['chosen_epoch']} chosen), {result['minutes']:.0f} minutes on 2 CPU cores
-(TensorFlow 2.21).
+output){adversarial}, learning rate halved when the validation accuracy stalls, the epoch with the best
+validation accuracy kept. {runs}; {result['minutes']:.0f} minutes on 2 CPU cores (TensorFlow 2.21).
+How these settings were chosen (on the validation slice): `docs/sst2_tuning.md` in the repository.
 """
 
 

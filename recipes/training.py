@@ -157,12 +157,19 @@ class BestModel(keras.callbacks.Callback):
             return
         self.best = float(value)
         # Every worker of a multi-worker run saves (saving may take part in collective ops); only the chief keeps it.
-        temporary = self.path.with_name(f".{self.path.stem}.tmp{'' if is_chief() else '-worker'}.keras")
-        self.model.save(temporary)
-        if is_chief():
-            os.replace(temporary, self.path)
-        else:
-            temporary.unlink()
+        save_model_atomically(self.model, self.path, keep=is_chief())
+
+
+def save_model_atomically(model, path, keep=True):
+    """`model.save` into a temporary file beside `path` (a .keras file), then renamed over it: a kill
+    mid-write leaves the previous file whole. With `keep=False` the temporary file is removed instead."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.tmp{'' if keep else '-worker'}.keras")
+    model.save(temporary)
+    if keep:
+        os.replace(temporary, path)
+    else:
+        temporary.unlink()
 
 
 def is_chief():

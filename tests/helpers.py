@@ -1,4 +1,4 @@
-"""Helpers shared by test files: the `zoo` command line in-process, Python in a fresh process."""
+"""Helpers shared by test files: the `zoo` command line in-process, Python in a fresh process, test checkpoints."""
 
 import subprocess
 import sys
@@ -32,3 +32,12 @@ def run_fresh_python(script, cwd):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def saved_checkpoint(model, tmp_path_factory, name):
+    """`model` saved as the checkpoint folder `name` (with a one-line card) in a fresh temporary folder."""
+    from zoo.checkpoints import save_checkpoint
+
+    folder = tmp_path_factory.mktemp("checkpoints") / name
+    save_checkpoint(model, folder, f"# {name}\n\nA test model.\n")
+    return folder

@@ -8,10 +8,9 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from helpers import run, run_error, run_fresh_python
-from zoo.checkpoints import save_checkpoint
+from helpers import run, run_error, run_fresh_python, saved_checkpoint
 from zoo.layers.sequence_pooling import POOLING_MODES
-from zoo.models import RecurrentLanguageModel, SequenceClassifier
+from zoo.models import ClassifierEnsemble, RecurrentLanguageModel, SequenceClassifier
 from zoo.models.sequence_classifier import initialise_from_language_models
 from zoo.text import WordTokenizer
 
@@ -44,9 +43,7 @@ def trained(tokenizer):
 
 @pytest.fixture(scope="module")
 def checkpoint(trained, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-sentiment"
-    save_checkpoint(trained, folder, "# tiny-sentiment\n\nA test classifier.\n")
-    return folder
+    return saved_checkpoint(trained, tmp_path_factory, "tiny-sentiment")
 
 
 def pooled_by_hand(h, words, mode):
@@ -100,6 +97,75 @@ def test_save_and_load_keep_predictions_labels_and_vocabulary(trained, checkpoin
     assert names == trained.classify(TEXTS)[0]
     np.testing.assert_array_equal(probabilities, trained.classify(TEXTS)[1])
     model.fit(tf.constant(TEXTS), LABELS, batch_size=8, epochs=1, verbose=0)  # loads compiled: fine-tunes
+
+
+def test_adversarial_training_steps_on_the_loss_at_the_worst_nearby_word_vectors(tokenizer):
+    """One SGD step of `adversarial` training equals the step on L(e) + L(e + r), r = eps ||e|| g / ||g||
+    per text, computed by hand; and r raises the loss (it points up the gradient)."""
+    epsilon, rate = 0.3, 0.5
+    model = tiny(tokenizer, adversarial=epsilon)
+    model.build()
+    model.compile(optimizer=keras.optimizers.SGD(rate), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    texts, labels = tf.constant(TEXTS[:4]), LABELS[:4]
+    before = [v.numpy() for v in model.trainable_variables]
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with tf.GradientTape() as tape:
+        e, mask = model.embed(model.tokenizer(texts))
+        with tf.GradientTape() as inner:
+            inner.watch(e)
+            clean = loss(labels, model._logits_of_vectors(e, mask, False))
+        g = inner.gradient(clean, e).numpy()
+        norms = np.sqrt((g**2).sum(axis=(1, 2), keepdims=True))
+        r = epsilon * np.sqrt((e.numpy() ** 2).sum(axis=(1, 2), keepdims=True)) * g / norms
+        perturbed = loss(labels, model._logits_of_vectors(e + r, mask, False))
+        total = clean + perturbed
+    gradients = [tf.convert_to_tensor(d).numpy() for d in tape.gradient(total, model.trainable_variables)]
+    expected = [w - rate * d for w, d in zip(before, gradients, strict=True)]
+    assert float(perturbed) > float(clean)
+    logged = model.train_on_batch(texts, labels, return_dict=True)["loss"]
+    np.testing.assert_allclose(logged, float(clean), rtol=1e-5)  # the logged loss is the clean one
+    for actual, wanted in zip(model.trainable_variables, expected, strict=True):
+        np.testing.assert_allclose(actual.numpy(), wanted, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def ensemble(trained, tokenizer):
+    other = SequenceClassifier(tokenizer, units=8, embedding_dim=5, pooling="mean", seed=3)  # untrained: differs
+    model = ClassifierEnsemble([trained, other])
+    model.build()
+    return model
+
+
+@pytest.fixture(scope="module")
+def ensemble_checkpoint(ensemble, tmp_path_factory):
+    return saved_checkpoint(ensemble, tmp_path_factory, "tiny-sentiment-ensemble")
+
+
+def test_an_ensemble_gives_the_mean_of_its_members_probabilities(ensemble):
+    names, probabilities = ensemble.classify(TEXTS)
+    members = [member.classify(TEXTS)[1] for member in ensemble.members]
+    assert not np.allclose(*members, atol=1e-3)
+    np.testing.assert_allclose(probabilities, np.mean(members, axis=0), atol=1e-6)
+    assert names == [ensemble.labels[i] for i in probabilities.argmax(axis=1)]
+
+
+def test_an_ensemble_saves_and_loads_by_name(ensemble, ensemble_checkpoint, tokenizer):
+    model = zoo.load(ensemble_checkpoint, compile=False)
+    assert isinstance(model, ClassifierEnsemble) and len(model.members) == 2
+    assert model.tokenizer.get_vocabulary() == tokenizer.get_vocabulary()
+    np.testing.assert_allclose(model.classify(TEXTS)[1], ensemble.classify(TEXTS)[1], atol=1e-7)
+
+
+def test_an_ensemble_refuses_members_that_cannot_be_averaged(trained, tokenizer):
+    with pytest.raises(ValueError, match="`members` is empty"):
+        ClassifierEnsemble([])
+    with pytest.raises(ValueError, match=r"member 1 is a Dense, which has no `classify_ids`"):
+        ClassifierEnsemble([trained, keras.layers.Dense(2)])
+    with pytest.raises(ValueError, match=r"member 1 has the labels \['bad', 'good'\]"):
+        ClassifierEnsemble([trained, SequenceClassifier(tokenizer, labels=["bad", "good"], units=4)])
+    other_vocabulary = WordTokenizer.from_texts(TEXTS + ["brilliant"], lowercase=True)
+    with pytest.raises(ValueError, match="member 1's tokenizer differs"):
+        ClassifierEnsemble([trained, SequenceClassifier(other_vocabulary, units=4)])
 
 
 def language_model(tokenizer, units=6, embedding_dim=5, cell="lstm", **kwargs):
@@ -172,7 +238,9 @@ def test_bad_bytes_files_and_texts_give_clear_errors(checkpoint, capsys, tmp_pat
 
 
 @pytest.mark.slow
-def test_export_classifies_in_a_fresh_process(checkpoint, capsys, tmp_path):
+@pytest.mark.parametrize("model", ["checkpoint", "ensemble_checkpoint"])
+def test_export_classifies_in_a_fresh_process(model, request, capsys, tmp_path):
+    checkpoint = request.getfixturevalue(model)
     exported = tmp_path / "exported"
     run(capsys, "export", checkpoint, exported)
     names, probabilities = zoo.load(checkpoint).classify(["a great story", "an awful film"])

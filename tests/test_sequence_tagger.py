@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import run, run_error, run_fresh_python
+from helpers import run, run_error, run_fresh_python, saved_checkpoint
 from recipes import ud_pos_tagging as recipe
 from recipes.training import TrainingOptions, dataset_of
-from zoo.checkpoints import save_checkpoint
 from zoo.corpora import TaggedSentence
 from zoo.evaluation import tagging_accuracy
 from zoo.layers import WordCharacterEncoder
@@ -50,9 +49,7 @@ def trained():
 
 @pytest.fixture(scope="module")
 def checkpoint(trained, tmp_path_factory):
-    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-tagger"
-    save_checkpoint(trained, folder, "# tiny-tagger\n\nA test tagger.\n")
-    return folder
+    return saved_checkpoint(trained, tmp_path_factory, "tiny-tagger")
 
 
 def padded(rows):

@@ -116,6 +116,20 @@ def test_classifier_accuracy_on_a_fixed_slice_matches_the_card(name):
     assert result["correct"] == check["correct"]
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifier_fine_tunes_on_new_labels(name):
+    """Sentences it gets wrong, labelled the other way round: model.fit moves it to them."""
+    model = zoo.load(name)
+    texts = ["a gorgeous , witty , seductive movie .", "the plot is dull and the acting is worse .",
+             "a triumph of style .", "an exhausting , joyless slog ."]
+    flipped = 1 - np.array([model.labels.index(label) for label in model.classify(texts)[0]], np.int32)
+    before = model.evaluate(tf.constant(texts), flipped, verbose=0, return_dict=True)
+    model.fit(tf.constant(texts), flipped, epochs=10, verbose=0)
+    after = model.evaluate(tf.constant(texts), flipped, verbose=0, return_dict=True)
+    assert after["loss"] < 0.5 * before["loss"] and after["accuracy"] > before["accuracy"], (before, after)
+
+
 # --- taggers ------------------------------------------------------------------------------
 
 TAGGERS = [name for name in ("pos-ewt-bilstm",) if name in zoo.list_models()]

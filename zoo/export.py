@@ -3,7 +3,8 @@
 import tensorflow as tf
 
 from zoo import decoding, translation
-from zoo.models import SequenceClassifier, SequenceTagger
+from zoo.models import SequenceTagger
+from zoo.models.sequence_classifier import TextClassifier
 
 
 class _TextGenerator(tf.Module):
@@ -134,7 +135,7 @@ def export_saved_model(model, directory, beam_size=5):
       and `translate_batch` (texts: (B,) string) -> {"translations": (B,) string}, beam
       search of `beam_size` inside; sources longer than the model's max_source_length
       subwords are truncated;
-    - a classifier (`SequenceClassifier`): `classify` (text: string) -> {"label": string,
+    - a classifier (`SequenceClassifier`, `ClassifierEnsemble`): `classify` (text: string) -> {"label": string,
       "probabilities": (C,) float32} and `classify_batch` (texts: (B,) string) ->
       {"labels": (B,) string, "probabilities": (B, C) float32}; a text without words fails;
     - a tagger (`SequenceTagger`): `tag` (text: string) -> {"words": (T,) string, "tags": (T,)
@@ -144,7 +145,7 @@ def export_saved_model(model, directory, beam_size=5):
     Load it in a process with only TensorFlow and tensorflow_text (keep a reference to the
     loaded object while calling it). Export on a CPU machine.
     """
-    if isinstance(model, SequenceClassifier):
+    if isinstance(model, TextClassifier):
         module = _Classifier(model)
         signatures = {"classify": module.classify, "classify_batch": module.classify_batch}
     elif isinstance(model, SequenceTagger):

@@ -1,8 +1,9 @@
 """Models built from zoo layers."""
 
+from zoo.models.classifier_ensemble import ClassifierEnsemble
 from zoo.models.encoder_decoder import EncoderDecoder
 from zoo.models.recurrent_language_model import RecurrentLanguageModel
 from zoo.models.sequence_classifier import SequenceClassifier
 from zoo.models.sequence_tagger import SequenceTagger
 
-__all__ = ["RecurrentLanguageModel", "EncoderDecoder", "SequenceTagger", "SequenceClassifier"]
+__all__ = ["RecurrentLanguageModel", "EncoderDecoder", "SequenceTagger", "SequenceClassifier", "ClassifierEnsemble"]

@@ -8,8 +8,33 @@ from zoo import layers
 from zoo.text import unknown_word_dropout
 
 
+class TextClassifier(keras.Model):
+    """What every zoo text classifier offers: `classify(texts)` from `model(texts)` (logits (B, C))
+    and the attributes `tokenizer` and `labels` (the C names in label-id order)."""
+
+    def classify(self, texts, batch_size=256):
+        """texts: a list of str -> (label names, probabilities (B, C) float32); one str -> (name, (C,)).
+
+        Texts are run in batches of similar length (the padding does not change the result).
+        Raises ValueError on a text without words."""
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        lengths = self.tokenizer.tokenize_ragged(tf.constant(texts, tf.string)).row_lengths().numpy()
+        empty = np.flatnonzero(lengths == 0)
+        if empty.size:
+            raise ValueError(f"classify: text {empty[0]} ({texts[empty[0]]!r}) has no words: nothing to classify")
+        probabilities = np.zeros((len(texts), len(self.labels)), np.float32)
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(texts), batch_size):
+            rows = order[start : start + batch_size]
+            logits = self.predict_on_batch(tf.constant([texts[i] for i in rows]))
+            probabilities[rows] = tf.nn.softmax(logits).numpy()
+        names = [self.labels[i] for i in probabilities.argmax(axis=1)]
+        return (names[0], probabilities[0]) if single else (names, probabilities)
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class SequenceClassifier(keras.Model):
+class SequenceClassifier(TextClassifier):
     """p(y | text) = softmax(W_o pool(BiLSTM^L(E[x]), m) + b_o), read from strings:
 
         x = tokenizer(texts)                      (B, T) ids, right-padded with 0; mask m_t = x_t != 0
@@ -33,6 +58,7 @@ class SequenceClassifier(keras.Model):
         dropout: on the embedding features (one mask per sequence), between layers, and on z.
         word_dropout: probability of reading a known word as `<unk>` in training, so that the
             `<unk>` embedding learns to stand for the unseen words of test text.
+        adversarial: eps of adversarial training on the word vectors (`train_step`; 0: plain training).
 
     `model(texts)` maps tf.string (B,) to logits (B, C); `classify(texts)` gives label names and
     probabilities; `classify_ids(ids)` and `encode(ids)` work on ids.
@@ -48,6 +74,7 @@ class SequenceClassifier(keras.Model):
         pooling="max",
         dropout=0.0,
         word_dropout=0.0,
+        adversarial=0.0,
         seed=None,
         **kwargs,
     ):
@@ -65,6 +92,7 @@ class SequenceClassifier(keras.Model):
         self.pooling_mode = pooling
         self.dropout = dropout
         self.word_dropout = word_dropout
+        self.adversarial = adversarial
         self.seed = seed
         # The tokenizer's string ops and hash table cannot run under XLA: keep jit_compile="auto" off it.
         self.supports_jit = False
@@ -96,39 +124,63 @@ class SequenceClassifier(keras.Model):
     def call(self, texts, training=False):
         return self.classify_ids(self.tokenizer(texts), training=training)
 
-    def encode(self, ids, training=False):
-        """ids (B, T) -> (h (B, T, 2H) the encoder's states, m (B, T) the mask of real words)."""
+    def embed(self, ids, training=False):
+        """ids (B, T) -> (e (B, T, E) the word vectors (word dropout in training), m (B, T) the mask of real words)."""
         mask = self.embedding.compute_mask(ids)  # (B, T)
         if training and self.word_dropout:
             ids = unknown_word_dropout(ids, self.word_dropout, self.word_dropout_seed)
-        e = self.feature_drop(self.embedding(ids), training=training)  # (B, T, E)
-        return self.encoder(e, mask=mask, training=training), mask
+        return self.embedding(ids), mask
+
+    def encode(self, ids, training=False):
+        """ids (B, T) -> (h (B, T, 2H) the encoder's states, m (B, T) the mask of real words)."""
+        e, mask = self.embed(ids, training=training)
+        return self._encode_vectors(e, mask, training), mask
+
+    def _encode_vectors(self, e, mask, training):
+        return self.encoder(self.feature_drop(e, training=training), mask=mask, training=training)  # (B, T, 2H)
+
+    def _logits_of_vectors(self, e, mask, training):
+        """e (B, T, E) word vectors -> logits (B, C)."""
+        z = self.pooling(self._encode_vectors(e, mask, training), mask=mask)  # (B, 2H)
+        return self.logits(self.output_drop(z, training=training))  # (B, C)
 
     def classify_ids(self, ids, training=False):
         """ids (B, T), right-padded with 0 -> logits (B, C)."""
-        h, mask = self.encode(ids, training=training)
-        z = self.pooling(h, mask=mask)  # (B, 2H)
-        return self.logits(self.output_drop(z, training=training))  # (B, C)
+        e, mask = self.embed(ids, training=training)
+        return self._logits_of_vectors(e, mask, training)
 
-    def classify(self, texts, batch_size=256):
-        """texts: a list of str -> (label names, probabilities (B, C) float32); one str -> (name, (C,)).
+    def train_step(self, data):
+        """Keras' step, or with `adversarial` > 0 (Miyato et al. 2017, on word vectors of any scale):
 
-        Texts are run in batches of similar length (the padding does not change the result).
-        Raises ValueError on a text without words."""
-        single = isinstance(texts, str)
-        texts = [texts] if single else list(texts)
-        lengths = self.tokenizer.tokenize_ragged(tf.constant(texts, tf.string)).row_lengths().numpy()
-        empty = np.flatnonzero(lengths == 0)
-        if empty.size:
-            raise ValueError(f"classify: text {empty[0]} ({texts[empty[0]]!r}) has no words: nothing to classify")
-        probabilities = np.zeros((len(texts), len(self.labels)), np.float32)
-        order = np.argsort(lengths, kind="stable")
-        for start in range(0, len(texts), batch_size):
-            rows = order[start : start + batch_size]
-            logits = self.predict_on_batch(tf.constant([texts[i] for i in rows]))
-            probabilities[rows] = tf.nn.softmax(logits).numpy()
-        names = [self.labels[i] for i in probabilities.argmax(axis=1)]
-        return (names[0], probabilities[0]) if single else (names, probabilities)
+            L = loss(y, f(e)) + loss(y, f(e + r)),   r = eps ||e|| g / ||g||,   g = dL(y, f(e))/de
+
+        per text (norms over its (T, E) vectors, r held constant), so the model also learns to hold
+        its answer where a small change of the word vectors would hurt it most. The logged loss
+        and metrics are those of f(e)."""
+        if not self.adversarial:
+            return super().train_step(data)
+        texts, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        ids = self.tokenizer(texts)  # (B, T)
+        with tf.GradientTape() as tape:
+            e, mask = self.embed(ids, training=True)  # (B, T, E)
+            with tf.GradientTape() as inner:
+                inner.watch(e)
+                logits = self._logits_of_vectors(e, mask, True)
+                loss = self.compute_loss(x=texts, y=labels, y_pred=logits, sample_weight=sample_weight, training=True)
+            with tape.stop_recording():
+                g = inner.gradient(loss, e)  # (B, T, E)
+                r = self.adversarial * tf.norm(e, axis=[1, 2], keepdims=True) * tf.math.l2_normalize(g, axis=[1, 2])
+            perturbed = self._logits_of_vectors(e + r, mask, True)
+            adversarial_loss = self.compute_loss(x=texts, y=labels, y_pred=perturbed, sample_weight=sample_weight,
+                                                 training=True)
+            total = self.optimizer.scale_loss(loss + adversarial_loss)  # (mixed precision's loss scale, as Keras)
+        variables = self.trainable_weights
+        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync  # compute_loss divides by them, as Keras logs
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss * replicas, sample_weight=tf.shape(ids)[0])
+        return self.compute_metrics(texts, labels, logits, sample_weight=sample_weight)
 
     def get_config(self):
         return {
@@ -141,6 +193,7 @@ class SequenceClassifier(keras.Model):
             "pooling": self.pooling_mode,
             "dropout": self.dropout,
             "word_dropout": self.word_dropout,
+            "adversarial": self.adversarial,
             "seed": self.seed,
         }
 

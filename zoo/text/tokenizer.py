@@ -124,6 +124,8 @@ class ListedVocabularyTokenizer(Tokenizer):
             json.dump(self.get_vocabulary(), f, ensure_ascii=False)
 
     def load_assets(self, dir_path):
+        if dir_path is None:  # a tokenizer shared by several layers has its assets saved once, with the first
+            return  # (the vocabulary of the config stands)
         with open(os.path.join(dir_path, VOCABULARY_ASSET), encoding="utf-8") as f:
             vocabulary = json.load(f)
         if vocabulary != self.get_vocabulary():
