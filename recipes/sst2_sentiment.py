@@ -256,7 +256,7 @@ def train(config, data_dir, run_dir, options, split=None):
     members = [keras.saving.load_model(folder / "best.keras", compile=False) for folder in member_dirs(config, run_dir)]
     ensemble = ClassifierEnsemble(members, name=config.name.replace("-", "_"))
     ensemble.build()
-    save_model_atomically(compiled(ensemble, config), run_dir / "best.keras")
+    save_model_atomically(ensemble, run_dir / "best.keras")  # `load_best` compiles it
     print(f"{config.name}: the ensemble of {config.members} members -> {run_dir / 'best.keras'}")
 
 
