@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import run, run_error
-from zoo.checkpoints import save_checkpoint
+from helpers import run, run_error, saved_checkpoint
 from zoo.models import RecurrentLanguageModel
 from zoo.text import CharTokenizer
 
@@ -24,9 +23,7 @@ def checkpoint(tmp_path_factory):
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ids = tokenizer(tf.constant([TEXT]))
     model.fit(ids[:, :-1], ids[:, 1:], epochs=60, verbose=0)
-    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-charlm"
-    save_checkpoint(model, folder, "# tiny-charlm\n\nA test model.\n")
-    return folder
+    return saved_checkpoint(model, tmp_path_factory, "tiny-charlm")
 
 
 def test_generate_greedy_is_repeatable_and_continues_the_prompt(checkpoint, capsys):

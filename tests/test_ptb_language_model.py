@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import run, run_error
+from helpers import run, run_error, saved_checkpoint
 from recipes import ptb_language_model as recipe
 from recipes.training import TrainingOptions
-from zoo.checkpoints import save_checkpoint
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.models.recurrent_language_model import word_type_dropout
@@ -208,9 +207,7 @@ def word_checkpoint(tmp_path_factory):
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ids, _ = running_text_ids(model.tokenizer, TEXT)
     model.fit(ids[None, :-1], ids[None, 1:], epochs=100, verbose=0)
-    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-wordlm"
-    save_checkpoint(model, folder, "# tiny-wordlm\n")
-    return folder
+    return saved_checkpoint(model, tmp_path_factory, "tiny-wordlm")
 
 
 def test_evaluate_reports_per_word_perplexity_and_tokens_scored(word_checkpoint, tmp_path, capsys):

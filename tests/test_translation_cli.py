@@ -8,10 +8,9 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import run, run_error
+from helpers import run, run_error, saved_checkpoint
 from recipes import multi30k_translation as recipe
 from recipes.training import dataset_of
-from zoo.checkpoints import save_checkpoint
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
 from zoo.text import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
@@ -32,10 +31,9 @@ def checkpoint(tmp_path_factory):
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss=MaskedCrossEntropy())
     batches = recipe.bucketed_batches(recipe.token_ids(source, GERMAN), recipe.token_ids(target, ENGLISH), 8)
-    model.fit(dataset_of(batches, recipe.BATCH_SIGNATURE).repeat(), steps_per_epoch=len(batches), epochs=60, shuffle=False, verbose=0)
-    folder = tmp_path_factory.mktemp("checkpoints") / "tiny-nmt"
-    save_checkpoint(model, folder, "# tiny-nmt\n\nA test translator.\n")
-    return folder
+    model.fit(dataset_of(batches, recipe.BATCH_SIGNATURE).repeat(), steps_per_epoch=len(batches), epochs=60,
+              shuffle=False, verbose=0)
+    return saved_checkpoint(model, tmp_path_factory, "tiny-nmt")
 
 
 def test_bucketed_batches_hold_every_pair_once_with_bos_and_eos():

@@ -5,7 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
-from zoo.models.sequence_classifier import TextClassifier
+from zoo.models.sequence_classifier import TextClassifier, tokenizer_settings
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -33,12 +33,15 @@ class ClassifierEnsemble(TextClassifier):
         members = [keras.saving.deserialize_keras_object(m) if isinstance(m, dict) else m for m in members]
         _check_members(members)
         self.members = members
-        self.labels = list(members[0].labels)
         self.supports_jit = False  # the tokenizer's string ops cannot run under XLA
 
     @property
     def tokenizer(self):
         return self.members[0].tokenizer
+
+    @property
+    def labels(self):
+        return self.members[0].labels
 
     def build(self, input_shape=None):
         for member in self.members:
@@ -70,12 +73,8 @@ def _check_members(members):
         if list(member.labels) != list(first.labels):
             raise ValueError(f"ClassifierEnsemble: member {k} has the labels {list(member.labels)}, member 0 "
                              f"{list(first.labels)}: the probabilities of different labels cannot be averaged")
-        if _reading(member.tokenizer) != _reading(first.tokenizer):
+        if (tokenizer_settings(member.tokenizer) != tokenizer_settings(first.tokenizer)
+                or member.tokenizer.get_vocabulary() != first.tokenizer.get_vocabulary()):
             raise ValueError(f"ClassifierEnsemble: member {k}'s tokenizer differs from member 0's (vocabulary or "
                              f"settings): the members must read the same ids")
 
-
-def _reading(tokenizer):
-    """A tokenizer's class, settings and vocabulary: what decides the ids it gives."""
-    settings = {k: v for k, v in tokenizer.get_config().items() if k not in ("name", "trainable", "dtype")}
-    return type(tokenizer).__name__, settings, tokenizer.get_vocabulary()

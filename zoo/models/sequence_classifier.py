@@ -245,12 +245,13 @@ def _check_same_vocabulary(tokenizer, language_model, direction):
             f"classifier's ({len(other)} and {len(mine)} words, first difference at word {differing}): its "
             f"embedding rows would mean other words"
         )
-    if _options(theirs) != _options(tokenizer):
+    if tokenizer_settings(theirs) != tokenizer_settings(tokenizer):
         raise ValueError(f"initialise_from_language_models: the {direction} language model's tokenizer reads text "
-                         f"differently: {_options(theirs)} against the classifier's {_options(tokenizer)}")
+                         f"differently: {tokenizer_settings(theirs)} against the classifier's {tokenizer_settings(tokenizer)}")
 
 
-def _options(tokenizer):
-    """A tokenizer's class and settings, without its name and vocabulary."""
-    config = {k: v for k, v in tokenizer.get_config().items() if k not in ("name", "vocabulary")}
+def tokenizer_settings(tokenizer):
+    """A tokenizer's class and own settings: with its vocabulary, what decides the ids it gives. Not the
+    Keras layer's name, trainable flag or dtype (a deserialized dtype also carries a per-object id)."""
+    config = {k: v for k, v in tokenizer.get_config().items() if k not in ("name", "trainable", "dtype", "vocabulary")}
     return type(tokenizer).__name__, config
