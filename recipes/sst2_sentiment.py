@@ -23,7 +23,8 @@ heavy regularisation (dropout 0.4, word dropout 0.25, AdamW weight decay 0.05) c
 the shipped members use embeddings of 300, max pooling, Adam 1e-3, mild dropout (0.2), word dropout
 to `<unk>` (0.1, which also trains the `<unk>` vector that dev's unseen words read) and adversarial
 training on the word vectors (eps 0.05), two epochs (every run peaked in epoch 1 or 2), the epoch
-chosen by validation-slice accuracy. With `members` > 1 the model is a `ClassifierEnsemble`: members
+chosen by validation-slice accuracy, and the moving average of the weights (momentum 0.998) is what
+is validated and kept. With `members` > 1 the model is a `ClassifierEnsemble`: members
 trained one after another from seeds `seed`, `seed` + 1, ..., in `runs/<model>/member-<k>/`, their
 probabilities averaged.
 
@@ -77,6 +78,7 @@ class Config:
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
     clipnorm: float = 1.0
+    weight_average: float = 0.0  # > 0: validate and keep the moving average of the weights with this momentum
     max_epochs: int = 20
     patience: int = 3  # epochs without a better validation accuracy before stopping
     validation_sentences: int = 800
@@ -91,16 +93,17 @@ class Config:
 
 # Chosen on the validation slice (see the module docstring): 2 epochs, about 4 minutes a classifier.
 CHOSEN = dict(embedding_dim=300, dropout=0.2, word_dropout=0.1, weight_decay=0.0, learning_rate=1e-3, max_epochs=2,
-              adversarial=0.05)
+              adversarial=0.05, weight_average=0.998)
 CONFIGS = {
     config.name: config
     for config in (
         Config("sentiment-sst2-bilstm", **CHOSEN),
         # The mean of 8 such classifiers: better (docs/sst2_tuning.md), but 84 MB, over the zoo's 25 MB a checkpoint.
         Config("sentiment-sst2-bilstm-x8", **CHOSEN, members=8),
-        Config("sentiment-sst2-bilstm-lm", pretrained_lm=True, learning_rate=1e-3),
+        Config("sentiment-sst2-bilstm-lm", **CHOSEN, pretrained_lm=True),
         # For tests:
-        Config("sentiment-sst2-tiny", embedding_dim=8, units=8, max_epochs=2, validation_sentences=4, adversarial=0.05),
+        Config("sentiment-sst2-tiny", embedding_dim=8, units=8, max_epochs=2, validation_sentences=4, adversarial=0.05,
+               weight_average=0.9),
         Config("sentiment-sst2-tiny-ensemble", embedding_dim=8, units=8, max_epochs=2, validation_sentences=4, members=2),
     )
 }
@@ -216,7 +219,8 @@ def compiled(model, config):
     """`model` compiled for training on labels (a classifier or an ensemble of them)."""
     model.compile(
         optimizer=keras.optimizers.AdamW(
-            learning_rate=config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm
+            learning_rate=config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm,
+            use_ema=config.weight_average > 0, ema_momentum=config.weight_average or 0.99,
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
@@ -424,6 +428,8 @@ def model_card(config, model, result, split, pretraining):
 `LSTM` ({config.units} units a direction) -> `SequencePooling("{config.pooling}")` -> dense over {{negative, positive}}""")
     adversarial = (f", adversarial training on the word vectors (eps {config.adversarial}: "
                    f"`SequenceClassifier.train_step`)" if config.adversarial else "")
+    averaged = (f"; what is validated and kept is the moving average of the weights (momentum {config.weight_average}, "
+                f"the optimizer's `use_ema`), not the last step's" if config.weight_average else "")
     if config.members == 1:
         architecture = f"{classifier}."
         chosen = "validation slice (chose the epoch)"
@@ -473,7 +479,7 @@ zoo classify {config.name} "a gorgeous , witty , seductive movie ."
 {config.weight_decay}, clipnorm {config.clipnorm}), batches of {config.batch_size} phrases of similar length, word dropout
 to `<unk>` {config.word_dropout}, dropout {config.dropout} (embedding features, one mask per sentence, and before the
 output){adversarial}, learning rate halved when the validation accuracy stalls, the epoch with the best
-validation accuracy kept. {runs}; {result['minutes']:.0f} minutes on 2 CPU cores (TensorFlow 2.21).
+validation accuracy kept{averaged}. {runs}; {result['minutes']:.0f} minutes on 2 CPU cores (TensorFlow 2.21).
 How these settings were chosen (on the validation slice): `docs/sst2_tuning.md` in the repository.
 """
 

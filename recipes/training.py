@@ -4,6 +4,7 @@ per-epoch history log, a rollback when the loss turns non-finite, gradient clipp
 tf.distribute strategy (`distribution_strategy`)."""
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -157,7 +158,55 @@ class BestModel(keras.callbacks.Callback):
             return
         self.best = float(value)
         # Every worker of a multi-worker run saves (saving may take part in collective ops); only the chief keeps it.
-        save_model_atomically(self.model, self.path, keep=is_chief())
+        with averaged_weights(self.model):
+            save_model_atomically(self.model, self.path, keep=is_chief())
+
+
+def uses_weight_average(model):
+    """Whether `model`'s optimizer keeps a moving average of the weights (`use_ema=True`)."""
+    return bool(getattr(model.optimizer, "use_ema", False))
+
+
+@contextlib.contextmanager
+def averaged_weights(model):
+    """Within the block, `model`'s trainable weights hold its optimizer's moving average of them (when the
+    optimizer keeps one, `use_ema=True`), and the trained weights after it."""
+    if not uses_weight_average(model):
+        yield
+        return
+    weights = model.trainable_weights
+    trained = [keras.ops.convert_to_numpy(w) for w in weights]
+    # Keras keeps the average as the optimizer's variables, in the order of the weights (as SwapEMAWeights reads them).
+    for weight, average in zip(weights, model.optimizer._model_variables_moving_average):
+        weight.assign(average)
+    try:
+        yield
+    finally:
+        for weight, value in zip(weights, trained):
+            weight.assign(value)
+
+
+class WeightAverage(keras.callbacks.Callback):
+    """For a model whose optimizer keeps a moving average of the weights (`use_ema=True`): validation
+    inside `fit` runs on the average (copied in and out exactly: `keras.callbacks.SwapEMAWeights` swaps
+    by arithmetic, which moves the trained weights by rounding), and the trained weights are put back
+    after Keras ends `model.fit` by copying the average into them, so that training goes on from them
+    (the rest of a resumed run) and a model is the same after one `fit` or two. `BestModel` saves the
+    average."""
+
+    def on_test_begin(self, logs=None):
+        self.validating = contextlib.ExitStack()
+        self.validating.enter_context(averaged_weights(self.model))
+
+    def on_test_end(self, logs=None):
+        self.validating.close()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.trained = [keras.ops.convert_to_numpy(w) for w in self.model.trainable_weights]
+
+    def on_train_end(self, logs=None):
+        for weight, value in zip(self.model.trainable_weights, getattr(self, "trained", ())):
+            weight.assign(value)
 
 
 def save_model_atomically(model, path, keep=True):
@@ -376,7 +425,10 @@ def fit(model, batches_of_epoch, steps_per_epoch, max_epochs, run_dir, options, 
     of an uninterrupted run. An epoch stopped in its middle is finished by a first `model.fit` over
     its remaining steps (its logged training loss then averages those steps only). Without `resume`,
     a run folder that holds a checkpoint is refused rather than overwritten. `extra_callbacks` run
-    before the shared ones (e.g. ones that add validation metrics to the logs)."""
+    before the shared ones (e.g. ones that add validation metrics to the logs).
+
+    With an optimizer that keeps a moving average of the weights (`use_ema=True`), validation and
+    `best.keras` use the average, and training goes on from the trained weights."""
     apply_clipping(model.optimizer, options)
     checkpoint = TrainingCheckpoint(run_dir / checkpoint_folder_name(), steps_per_epoch, options.checkpoint_every)
     epoch, step = 0, 0
@@ -396,6 +448,8 @@ def fit(model, batches_of_epoch, steps_per_epoch, max_epochs, run_dir, options, 
     checkpoint.others = [c for c in shared if type(c) in RESUMED_ATTRIBUTES]
     if tf.distribute.has_strategy():
         _build_before_distributing(model, endless_stream(batches_of_epoch, steps_per_epoch, signature=signature))
+    if uses_weight_average(model):
+        extra_callbacks = [WeightAverage(), *extra_callbacks]
     histories = []
 
     def fit_epochs(first_step, epochs):

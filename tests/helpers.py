@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import keras
 import pytest
 
 from zoo import cli
@@ -41,3 +42,17 @@ def saved_checkpoint(model, tmp_path_factory, name):
     folder = tmp_path_factory.mktemp("checkpoints") / name
     save_checkpoint(model, folder, f"# {name}\n\nA test model.\n")
     return folder
+
+
+class AtStep(keras.callbacks.Callback):
+    """Calls `action()` right after training step `step` (counted from 1 over every `fit` it sees): a
+    crash (tests/training_process.py) or an interruption at a chosen step."""
+
+    def __init__(self, step, action):
+        super().__init__()
+        self.step, self.action, self.done = step, action, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.done += 1
+        if self.done == self.step:
+            self.action()

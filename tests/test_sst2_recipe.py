@@ -75,7 +75,8 @@ def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, 
     code, out, _ = run(capsys, "evaluate", folder, "--tsv", data_dir / "sst2" / "dev.tsv")
     dev = metadata["dev"]
     assert code == 0 and f"accuracy {dev['accuracy']:.2%} ({dev['correct']} of 12)" in out
-    assert f"**{dev['accuracy']:.2%}**" in (folder / "README.md").read_text()
+    card = (folder / "README.md").read_text()
+    assert f"**{dev['accuracy']:.2%}**" in card and "moving average of the weights (momentum 0.9" in card
     assert metadata["epochs"] == 2 and len(metadata["history"]) == 2
 
 

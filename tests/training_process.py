@@ -14,20 +14,8 @@ import importlib
 import os
 import signal
 
-import keras
-
+from helpers import AtStep
 from recipes import training
-
-
-class KillAtStep(keras.callbacks.Callback):
-    def __init__(self, step):
-        super().__init__()
-        self.step, self.done = step, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.done += 1
-        if self.done == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def main():
@@ -38,7 +26,7 @@ def main():
     args, flags = parser.parse_known_args()
     recipe = importlib.import_module(args.module)
     if args.kill_at_step:
-        shared_callbacks, killer = training.callbacks, KillAtStep(args.kill_at_step)
+        shared_callbacks, killer = training.callbacks, AtStep(args.kill_at_step, lambda: os.kill(os.getpid(), signal.SIGKILL))
         training.callbacks = lambda *a, **k: [*shared_callbacks(*a, **k), killer]
     if args.without_dropout:
         for name, config in recipe.CONFIGS.items():
