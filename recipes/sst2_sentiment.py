@@ -221,7 +221,7 @@ def compiled(model, config):
     model.compile(
         optimizer=keras.optimizers.AdamW(
             learning_rate=config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm,
-            use_ema=config.weight_average > 0, ema_momentum=config.weight_average or 0.99,
+            use_ema=config.weight_average > 0, ema_momentum=config.weight_average,
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
@@ -348,9 +348,12 @@ def pretrain_language_models(config, data_dir, run_dir, options):
 
 
 def load_best(config, run_dir):
-    """The run's best model (a classifier or an ensemble), compiled as for training (the checkpoint's
-    compile config)."""
-    return compiled(keras.saving.load_model(run_dir / "best.keras", compile=False), config)
+    """The run's best model (a classifier or an ensemble), compiled as for training but without a
+    moving average of the weights: that is the checkpoint's compile config, what `zoo.load` compiles
+    for fine-tuning, where Keras would end a short `model.fit` by copying in an average that has
+    hardly left the starting weights."""
+    return compiled(keras.saving.load_model(run_dir / "best.keras", compile=False),
+                    dataclasses.replace(config, weight_average=0.0))
 
 
 def read_history(run_dir):

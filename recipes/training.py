@@ -174,10 +174,10 @@ def averaged_weights(model):
     if not uses_weight_average(model):
         yield
         return
-    weights = model.trainable_weights
+    # The weights the optimizer updates and their averages, in one order (as keras.callbacks.SwapEMAWeights reads them).
+    weights, averages = model.optimizer._trainable_variables, model.optimizer._model_variables_moving_average
     trained = [keras.ops.convert_to_numpy(w) for w in weights]
-    # Keras keeps the average as the optimizer's variables, in the order of the weights (as SwapEMAWeights reads them).
-    for weight, average in zip(weights, model.optimizer._model_variables_moving_average):
+    for weight, average in zip(weights, averages):
         weight.assign(average)
     try:
         yield

@@ -78,6 +78,11 @@ def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, 
     card = (folder / "README.md").read_text()
     assert f"**{dev['accuracy']:.2%}**" in card and "moving average of the weights (momentum 0.9" in card
     assert metadata["epochs"] == 2 and len(metadata["history"]) == 2
+    # Fine-tuning the shipped model compiles a plain optimizer: with the average Keras would end a short
+    # model.fit at nearly the starting weights.
+    optimizer = json.loads((folder / "config.json").read_text())["compile_config"]["optimizer"]["config"]
+    assert optimizer["use_ema"] is False
+    assert optimizer["learning_rate"] == pytest.approx(recipe.CONFIGS["sentiment-sst2-tiny"].learning_rate)
 
 
 @pytest.mark.slow
