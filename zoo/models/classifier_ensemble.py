@@ -5,7 +5,7 @@ import math
 import keras
 import tensorflow as tf
 
-from zoo.models.sequence_classifier import TextClassifier, tokenizer_settings
+from zoo.models.sequence_classifier import TextClassifier, tokenizer_difference
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -73,8 +73,8 @@ def _check_members(members):
         if list(member.labels) != list(first.labels):
             raise ValueError(f"ClassifierEnsemble: member {k} has the labels {list(member.labels)}, member 0 "
                              f"{list(first.labels)}: the probabilities of different labels cannot be averaged")
-        if (tokenizer_settings(member.tokenizer) != tokenizer_settings(first.tokenizer)
-                or member.tokenizer.get_vocabulary() != first.tokenizer.get_vocabulary()):
-            raise ValueError(f"ClassifierEnsemble: member {k}'s tokenizer differs from member 0's (vocabulary or "
-                             f"settings): the members must read the same ids")
+        difference = tokenizer_difference(first.tokenizer, member.tokenizer)
+        if difference:
+            raise ValueError(f"ClassifierEnsemble: member {k}'s tokenizer differs from member 0's ({difference}): "
+                             f"the members must read the same ids")
 

@@ -237,17 +237,24 @@ def _check_same_vocabulary(tokenizer, language_model, direction):
     if theirs is None:
         raise ValueError(f"initialise_from_language_models: the {direction} language model has no tokenizer, so "
                          f"its vocabulary cannot be matched with the classifier's")
-    mine, other = tokenizer.get_vocabulary(), theirs.get_vocabulary()
-    if mine != other:
-        differing = next((i for i, (a, b) in enumerate(zip(mine, other)) if a != b), min(len(mine), len(other)))
-        raise ValueError(
-            f"initialise_from_language_models: the {direction} language model's vocabulary differs from the "
-            f"classifier's ({len(other)} and {len(mine)} words, first difference at word {differing}): its "
-            f"embedding rows would mean other words"
-        )
-    if tokenizer_settings(theirs) != tokenizer_settings(tokenizer):
-        raise ValueError(f"initialise_from_language_models: the {direction} language model's tokenizer reads text "
-                         f"differently: {tokenizer_settings(theirs)} against the classifier's {tokenizer_settings(tokenizer)}")
+    difference = tokenizer_difference(tokenizer, theirs)
+    if difference:
+        raise ValueError(f"initialise_from_language_models: the {direction} language model's {difference}, against "
+                         f"the classifier's: its embedding rows would mean other words")
+
+
+def tokenizer_difference(mine, theirs):
+    """None if the tokenizers `mine` and `theirs` give the same ids to every text, else what differs
+    (said of `theirs`): the vocabulary (sizes, the first differing word) or the settings."""
+    mine_words, their_words = mine.get_vocabulary(), theirs.get_vocabulary()
+    if mine_words != their_words:
+        differing = next((i for i, (a, b) in enumerate(zip(mine_words, their_words)) if a != b),
+                         min(len(mine_words), len(their_words)))
+        return (f"vocabulary differs ({len(their_words)} and {len(mine_words)} words, first difference at word "
+                f"{differing})")
+    if tokenizer_settings(theirs) != tokenizer_settings(mine):
+        return f"tokenizer reads text differently ({tokenizer_settings(theirs)} and {tokenizer_settings(mine)})"
+    return None
 
 
 def tokenizer_settings(tokenizer):
