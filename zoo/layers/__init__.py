@@ -1,5 +1,7 @@
 """Recurrent layers: cells, the sequence loop, stacks, bidirectional wrappers, pooling."""
 
+from typing import NamedTuple
+
 from zoo.layers.attention import Attention
 from zoo.layers.attention_decoder import AttentionDecoder
 from zoo.layers.bahdanau_attention import BahdanauAttention
@@ -13,6 +15,29 @@ from zoo.layers.sequence_pooling import SequencePooling
 from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from zoo.layers.stacked import Stacked
 from zoo.layers.word_character_encoder import WordCharacterEncoder
+
+
+class Cell(NamedTuple):
+    """What a config's `cell` name stands for: the sequence layer, its one-step cell, a title."""
+
+    layer: type
+    cell: type
+    title: str
+
+
+# The one cell-name table: every model config and recipe names its cell by these keys.
+CELLS = {
+    "rnn": Cell(SimpleRNN, SimpleRNNCell, "Elman RNN"),
+    "gru": Cell(GRU, GRUCell, "GRU"),
+    "lstm": Cell(LSTM, LSTMCell, "LSTM"),
+}
+
+
+def cell_named(name, caller):
+    """The `Cell` of `name`, or a ValueError from `caller` listing the names."""
+    if name not in CELLS:
+        raise ValueError(f"{caller}: `cell` must be one of {sorted(CELLS)}, got {name!r}")
+    return CELLS[name]
 
 __all__ = [
     "RecurrentCell",
@@ -31,4 +56,7 @@ __all__ = [
     "LuongAttention",
     "AttentionDecoder",
     "WordCharacterEncoder",
+    "Cell",
+    "CELLS",
+    "cell_named",
 ]

@@ -6,8 +6,7 @@ import tensorflow as tf
 from zoo import layers
 from zoo.text import PAD_ID
 
-ENCODER_LAYERS = {"gru": layers.GRU, "lstm": layers.LSTM}
-DECODER_CELLS = {"gru": layers.GRUCell, "lstm": layers.LSTMCell}
+GATED_CELLS = ("gru", "lstm")  # the attention decoder's cells
 ATTENTIONS = {
     "bahdanau": lambda units: layers.BahdanauAttention(units, name="attention"),
     "luong": lambda units: layers.LuongAttention("general", name="attention"),
@@ -68,8 +67,9 @@ class EncoderDecoder(keras.Model):
             keras.saving.deserialize_keras_object(t) if isinstance(t, dict) else t
             for t in (source_tokenizer, target_tokenizer)
         )
-        if cell not in ENCODER_LAYERS:
-            raise ValueError(f"EncoderDecoder: `cell` must be one of {sorted(ENCODER_LAYERS)}, got {cell!r}")
+        if cell not in GATED_CELLS:
+            raise ValueError(f"EncoderDecoder: `cell` must be one of {sorted(GATED_CELLS)}, got {cell!r}")
+        cell_classes = layers.CELLS[cell]
         if attention not in ATTENTIONS:
             raise ValueError(f"EncoderDecoder: `attention` must be one of {sorted(ATTENTIONS)}, got {attention!r}")
         if tie_embeddings and readout_dim != embedding_dim:
@@ -97,14 +97,14 @@ class EncoderDecoder(keras.Model):
         self.target_embedding = keras.layers.Embedding(target_vocabulary_size, embedding_dim, name="target_embedding")
         self.embedding_drop = keras.layers.Dropout(dropout, seed=seed, name="embedding_dropout")
         self.encoder = layers.Stacked(
-            [layers.Bidirectional(ENCODER_LAYERS[cell](encoder_units, name=f"encoder_{i}")) for i in range(encoder_layers)],
+            [layers.Bidirectional(cell_classes.layer(encoder_units, name=f"encoder_{i}")) for i in range(encoder_layers)],
             dropout=dropout,
             return_sequences=True,
             return_state=True,
             seed=seed,
             name="encoder",
         )
-        decoder_cell = DECODER_CELLS[cell](decoder_units, name="decoder_cell")
+        decoder_cell = cell_classes.cell(decoder_units, name="decoder_cell")
         self.bridges = [
             keras.layers.Dense(size, activation="tanh", name=f"bridge_{i}")
             for i, size in enumerate(decoder_cell.state_size)

@@ -5,8 +5,6 @@ import tensorflow as tf
 
 from zoo import layers
 
-CELL_LAYERS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}
-
 
 @keras.saving.register_keras_serializable(package="zoo")
 class RecurrentLanguageModel(keras.Model):
@@ -63,8 +61,7 @@ class RecurrentLanguageModel(keras.Model):
         super().__init__(**kwargs)
         if isinstance(tokenizer, dict):
             tokenizer = keras.saving.deserialize_keras_object(tokenizer)
-        if cell not in CELL_LAYERS:
-            raise ValueError(f"RecurrentLanguageModel: `cell` must be one of {sorted(CELL_LAYERS)}, got {cell!r}")
+        layer_class = layers.cell_named(cell, "RecurrentLanguageModel").layer
         self.vocabulary_size = vocabulary_size
         self.cell_name = cell
         self.units = units
@@ -86,7 +83,7 @@ class RecurrentLanguageModel(keras.Model):
             embedding_dropout, noise_shape=noise_shape, seed=seed, name="embedding_dropout"
         )
         self.recurrent = layers.Stacked(
-            [CELL_LAYERS[cell](units, name=f"{cell}_{i}") for i in range(num_layers)],
+            [layer_class(units, name=f"{cell}_{i}") for i in range(num_layers)],
             dropout=dropout,
             return_sequences=True,
             return_state=True,
