@@ -66,7 +66,7 @@ def list_models():
     return sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}") if not p.parent.name.startswith("."))
 
 
-def _sha256(path):
+def sha256(path):
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -165,7 +165,7 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
             indent=2,
         ) + "\n")
         (staging / CARD).write_text(card_text if card_text.endswith("\n") else card_text + "\n", encoding="utf-8")
-        files = {relative: _sha256(staging / relative) for relative in _files(staging)}
+        files = {relative: sha256(staging / relative) for relative in _files(staging)}
         (staging / MANIFEST).write_text(json.dumps({"name": folder.name, "files": files}, indent=2) + "\n")
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
@@ -206,7 +206,7 @@ def verify_checkpoint(folder):
             raise CorruptCheckpointError(f"{folder}: {MANIFEST} lists a path outside the folder: {relative!r}", relative)
         if not path.is_file():
             raise CorruptCheckpointError(f"{folder}: file {relative!r} is missing (listed in {MANIFEST})", relative)
-        actual = _sha256(path)
+        actual = sha256(path)
         if actual != expected:
             raise CorruptCheckpointError(
                 f"{folder}: file {relative!r} is corrupt: sha256 {actual}, {MANIFEST} says {expected}", relative

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import _compat
 from zoo.layers.gru import GRUCell
 from zoo.layers.lstm import LSTMCell
 from zoo.layers.recurrence import masked_step
@@ -205,7 +206,7 @@ def find_recurrent_layer(model, layer=None):
         return layer
     if isinstance(model, RNN) and layer is None:
         return model
-    candidates = [sub for sub in model._flatten_layers(include_self=True, recursive=True) if isinstance(sub, RNN)]
+    candidates = [sub for sub in _compat.flatten_layers(model) if isinstance(sub, RNN)]
     if layer is not None:
         named = [sub for sub in candidates if sub.name == layer]
         if not named:

@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from zoo import layers
+from zoo import _compat, layers
 from zoo.text import unknown_word_dropout
 
 PADDING_WORD = ""  # pads a batch of tokenized sentences; never tagged
@@ -114,8 +114,7 @@ class SequenceTagger(keras.Model):
         x = tf.concat([self.word_embedding(ids), self.char_encoder(words)], axis=-1)  # (B, T, W + 2C)
         h = self.encoder(self.input_drop(x, training=training), mask=mask, training=training)  # (B, T, 2H)
         logits = self.logits(self.output_drop(h, training=training))  # (B, T, K)
-        logits._keras_mask = mask  # losses and metrics in fit/evaluate skip the padding
-        return logits
+        return _compat.set_keras_mask(logits, mask)  # losses and metrics in fit/evaluate skip the padding
 
     def compute_output_spec(self, words):
         return keras.KerasTensor(tuple(words.shape) + (len(self.tags),), dtype=self.compute_dtype)
