@@ -42,6 +42,8 @@ class EncoderDecoder(keras.Model):
             functions refuse longer ones, `translate` truncates them with a warning.
     """
 
+    task = "translation"  # zoo.tasks.TASKS
+
     def __init__(
         self,
         source_vocabulary_size,

@@ -41,6 +41,8 @@ class RecurrentLanguageModel(keras.Model):
     a whole (padded) prompt.
     """
 
+    task = "language_model"  # zoo.tasks.TASKS
+
     def __init__(
         self,
         vocabulary_size,

@@ -12,6 +12,8 @@ class TextClassifier(keras.Model):
     """What every zoo text classifier offers: `classify(texts)` from `model(texts)` (logits (B, C))
     and the attributes `tokenizer` and `labels` (the C names in label-id order)."""
 
+    task = "classification"  # zoo.tasks.TASKS
+
     def classify(self, texts, batch_size=256):
         """texts: a list of str -> (label names, probabilities (B, C) float32); one str -> (name, (C,)).
 

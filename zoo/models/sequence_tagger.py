@@ -38,6 +38,8 @@ class SequenceTagger(keras.Model):
         max_word_length: characters the encoder reads per word.
     """
 
+    task = "tagging"  # zoo.tasks.TASKS
+
     def __init__(
         self,
         tags,
