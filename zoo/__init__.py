@@ -2,5 +2,6 @@
 
 from zoo import layers
 from zoo.checkpoints import list_models, load, model_card, publish
+from zoo.tasks import dataset
 
 __version__ = "0.1.0"
