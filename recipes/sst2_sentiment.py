@@ -49,7 +49,8 @@ from recipes import charlm_shakespeare
 from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, dataset_of,
                               distribution_strategy, fit, run_dir_of, run_recipe, save_model_atomically,
                               training_options)
-from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
+from zoo.corpora import read_labelled_tsv
+from zoo.evaluation import classification_accuracy as accuracy, evaluate_tsv
 from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble, SequenceClassifier

@@ -108,7 +108,8 @@ CLASSIFIERS = [name for name in ("sentiment-sst2-bilstm",) if name in zoo.list_m
 @pytest.mark.parametrize("name", CLASSIFIERS)
 def test_classifier_accuracy_on_a_fixed_slice_matches_the_card(name):
     """The first dev sentences get the accuracy recorded when the model shipped."""
-    from zoo.classification import accuracy, read_labelled_tsv
+    from zoo.corpora import read_labelled_tsv
+    from zoo.evaluation import classification_accuracy as accuracy
 
     check = metadata(name)["quality_check"]
     sentences, labels = read_labelled_tsv(DATA_DIR / check["tsv"])

@@ -1,10 +1,11 @@
-"""Evaluation: language models on running text, translators by BLEU, taggers by accuracy."""
+"""Evaluation: language models on running text, translators by BLEU, taggers and classifiers by accuracy."""
 
 import math
 
 import numpy as np
 import tensorflow as tf
 
+from zoo.corpora import read_labelled_tsv
 from zoo.text import UNK_ID, WordTokenizer
 
 
@@ -124,3 +125,18 @@ def tagging_accuracy(model, sentences, batch_size=64):
         "unseen_accuracy": unseen_correct / unseen if unseen else float("nan"),
         "unseen_words": unseen,
     }
+
+
+def classification_accuracy(model, sentences, labels):
+    """The share of `sentences` a `SequenceClassifier` labels as `labels` (ids): a dict with
+    `accuracy`, `correct`, `count`."""
+    _, probabilities = model.classify(sentences)
+    correct = int((probabilities.argmax(axis=1) == np.asarray(labels)).sum())
+    return {"accuracy": correct / len(labels), "correct": correct, "count": len(labels)}
+
+
+def evaluate_tsv(model, path):
+    """`classification_accuracy` of a `SequenceClassifier` on a `sentence<TAB>label` file (what `zoo evaluate --tsv`
+    prints and the SST-2 recipe writes into the model card)."""
+    sentences, labels = read_labelled_tsv(path, len(model.labels))
+    return classification_accuracy(model, sentences, labels)

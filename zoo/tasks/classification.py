@@ -25,7 +25,7 @@ class Classification(Task):
 
     def evaluate(self, model, args):
         """Accuracy on `sentence<TAB>label` lines."""
-        from zoo.classification import evaluate_tsv
+        from zoo.evaluation import evaluate_tsv
 
         result = evaluate_tsv(model, args.tsv)
         print(f"{args.name} on {args.tsv} ({result['count']:,} sentences)")
@@ -38,7 +38,7 @@ class Classification(Task):
     def dataset(self, model, data, batch_size=32, shuffle=True, seed=None):
         """(sentences (B,) string, label ids (B,) int32) from a `sentence<TAB>label` file (path; label
         ids) or a list of (sentence, label) pairs, each label a name of `model.labels` or its id."""
-        from zoo.classification import read_labelled_tsv
+        from zoo.corpora import read_labelled_tsv
 
         if isinstance(data, (list, tuple)):
             sentences, labels = _pairs(model.labels, data)
