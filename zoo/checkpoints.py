@@ -11,6 +11,8 @@ A checkpoint is a folder (keras-hub preset style), `checkpoints/<name>/` for the
 
 Keras does the reading and writing of the model itself (`keras.saving.save_model` / `load_model`
 on a folder); this module adds the card, the manifest and its verification, name lookup and the Hub.
+A name resolves (`resolve_checkpoint`) to a local folder, a source checkout's checkpoints/, or a preset
+(zoo/presets.py) in the Hugging Face cache or on the Hub, held to the preset's hashes.
 `zoo.load("hf://org/name")` fetches with `huggingface_hub.snapshot_download`, so it uses the HF cache
 and honours HF_HUB_OFFLINE=1.
 """
@@ -25,15 +27,18 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import NamedTuple, Optional
 
 import keras
 import numpy as np
+
+from zoo.presets import PRESETS
 
 MANIFEST = "manifest.json"
 CARD = "README.md"
 WEIGHTS = "model.weights.h5"
 MAX_BYTES = 25 * 2**20  # the zoo keeps each checkpoint under 25 MB
-# The shipped checkpoints; ZOO_CHECKPOINTS points elsewhere (tests, a private model folder).
+# A source checkout's shipped checkpoints; ZOO_CHECKPOINTS points elsewhere (tests, a private model folder).
 DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "checkpoints"
 
 
@@ -54,16 +59,22 @@ class CorruptCheckpointError(CheckpointError):
 
 
 def checkpoints_root():
-    """The folder of registered checkpoints: $ZOO_CHECKPOINTS, else the repository's checkpoints/."""
+    """The folder of local checkpoints: $ZOO_CHECKPOINTS, else a source checkout's checkpoints/ (absent
+    from a regular install: the presets then come from the Hugging Face cache or the Hub)."""
     return Path(os.environ.get("ZOO_CHECKPOINTS") or DEFAULT_ROOT)
 
 
-def list_models():
-    """Names of the registered checkpoints (sub-folders of `checkpoints_root()` with a manifest), sorted."""
+def _local_models():
     root = checkpoints_root()
     if not root.is_dir():
         return []
-    return sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}") if not p.parent.name.startswith("."))
+    return [p.parent.name for p in root.glob(f"*/{MANIFEST}") if not p.parent.name.startswith(".")]
+
+
+def list_models():
+    """Names `load` accepts: the presets (`zoo.presets.PRESETS`) and the checkpoint folders of
+    `checkpoints_root()` (sub-folders with a manifest), sorted."""
+    return sorted(set(PRESETS) | set(_local_models()))
 
 
 def sha256(path):
@@ -185,11 +196,28 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
     return folder
 
 
-def verify_checkpoint(folder):
+def _check_expected(folder, files, expected):
+    """Raises CorruptCheckpointError naming the first file whose manifest entry is not the `expected` one."""
+    for relative in sorted(set(files) | set(expected)):
+        if relative not in files:
+            problem = f"is in the preset (sha256 {expected[relative]}) but not in {MANIFEST}"
+        elif relative not in expected:
+            problem = f"is in {MANIFEST} but not in the preset"
+        elif files[relative] != expected[relative]:
+            problem = f"differs from the preset: {MANIFEST} says sha256 {files[relative]}, the preset {expected[relative]}"
+        else:
+            continue
+        raise CorruptCheckpointError(f"{folder}: file {relative!r} {problem} (not the checkpoint this zoo "
+                                     "release ships)", relative)
+
+
+def verify_checkpoint(folder, expected=None):
     """Checks every file against manifest.json; raises CorruptCheckpointError naming the first bad file.
 
     Every listed file must exist with its sha256, and every other file must be listed (hidden files such as
-    the Hub's .gitattributes aside), so nothing unverified can reach the model. Returns the manifest.
+    the Hub's .gitattributes aside), so nothing unverified can reach the model. With `expected` ({relative
+    path: sha256}, a preset's "files") the manifest must list exactly those hashes, so every file has the
+    preset's hash. Returns the manifest.
     """
     folder = Path(folder)
     try:
@@ -199,6 +227,8 @@ def verify_checkpoint(folder):
         raise CorruptCheckpointError(f"{folder}: no {MANIFEST}: not a zoo checkpoint", MANIFEST) from None
     except (ValueError, KeyError, TypeError) as error:
         raise CorruptCheckpointError(f"{folder}: unreadable {MANIFEST} ({error})", MANIFEST) from None
+    if expected is not None:
+        _check_expected(folder, files, expected)
     root = folder.resolve()
     for relative, expected in files.items():
         path = folder / relative
@@ -232,39 +262,107 @@ def _repo_id(uri):
     return repo_id
 
 
-def checkpoint_folder(name_or_path, endpoint=None):
-    """The local folder of a registered name, a folder path, or `hf://org/name` (downloaded/cached)."""
-    spec = str(name_or_path)
-    if spec.startswith("hf://"):
-        from huggingface_hub import snapshot_download
+class Location(NamedTuple):
+    """Where `resolve_checkpoint` found a checkpoint, or must fetch it from.
 
-        from zoo import __version__
+    source: "folder" (a path), "checkout" (`checkpoints_root()`), "hf-cache" or "hub" (to download);
+    folder: the local folder (None for "hub" when not downloaded);
+    expected: {relative path: sha256} the files must have (a preset's, for a copy from the cache or the
+    Hub), else None (a local folder is checked against its own manifest only)."""
 
-        return Path(snapshot_download(_repo_id(spec), endpoint=endpoint, library_name="rnn-zoo",
-                                      library_version=__version__))
-    root = checkpoints_root()
-    if spec and Path(spec).name == spec and (root / spec / MANIFEST).is_file():
-        return root / spec
-    if Path(spec).is_dir():
-        return Path(spec)
-    names = list_models()
+    source: str
+    folder: Optional[Path]
+    expected: Optional[dict]
+
+
+SOURCES = {"folder": "folder", "checkout": "checkout folder", "hf-cache": "HF cache", "hub": "Hub download needed"}
+
+
+def _snapshot(uri, endpoint=None, local_files_only=False):
+    from huggingface_hub import snapshot_download
+
+    from zoo import __version__
+
+    return Path(snapshot_download(_repo_id(uri), endpoint=endpoint, local_files_only=local_files_only,
+                                  library_name="rnn-zoo", library_version=__version__))
+
+
+def _cached_snapshot(uri):
+    """The HF cache's complete snapshot of `uri`'s main revision, or None: never contacts the Hub."""
+    try:
+        return _snapshot(uri, local_files_only=True)
+    except OSError:  # huggingface_hub's LocalEntryNotFoundError / IncompleteSnapshotError
+        return None
+
+
+def _download_preset(name, endpoint=None):
+    root, uri = checkpoints_root(), PRESETS[name]["hub"]
+    try:
+        return _snapshot(uri, endpoint)
+    except OSError as error:  # offline, no network, no such repository: all huggingface_hub errors are OSErrors
+        raise CheckpointError(
+            f"{name}: not in {root} nor in the Hugging Face cache, and {uri} cannot be downloaded "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}). The weights are "
+            "published there by `zoo publish`; a source checkout ships them in checkpoints/ "
+            "(or point $ZOO_CHECKPOINTS at a folder of checkpoints)"
+        ) from error
+
+
+def _unknown(spec):
+    root, names = checkpoints_root(), list_models()
     close = difflib.get_close_matches(spec, names, n=3, cutoff=0.5)
-    raise UnknownModelError(
-        f"unknown model {spec!r}: neither a registered name nor a checkpoint folder"
+    return UnknownModelError(
+        f"unknown model {spec!r}: neither a preset, a checkpoint in {root}, nor a checkpoint folder"
         + (f"; did you mean {', '.join(map(repr, close))}?" if close else "")
-        + f". Registered models (in {root}): {', '.join(names) if names else 'none'}"
+        + f". Known models: {', '.join(names) if names else 'none'}"
     )
 
 
-def load(name_or_path, verify=True, compile=True, endpoint=None):
-    """Loads a checkpoint as a Keras model: a registered name (`list_models()`), a folder, or `hf://org/name`.
+def resolve_checkpoint(name_or_path, endpoint=None, download=True):
+    """Finds a checkpoint; returns its `Location`. In order:
 
-    With `verify` (the default) every file is checked against manifest.json first. `endpoint` is another
-    Hub (default: $HF_ENDPOINT or huggingface.co). The result is an ordinary Keras model: call it, fit it.
+    1. a folder path;
+    2. a name in `checkpoints_root()` (a source checkout's checkpoints/, or $ZOO_CHECKPOINTS);
+    3. a preset (`zoo.presets.PRESETS`) in the Hugging Face cache ($HF_HOME; no request is made);
+    4. a preset downloaded from its Hub id (unless `download=False`: then `folder` is None).
+    `hf://org/name` is fetched with `huggingface_hub.snapshot_download` (cache first, honours
+    HF_HUB_OFFLINE=1); a preset's Hub id is held to the preset's hashes. `endpoint`: another Hub.
     """
-    folder = checkpoint_folder(name_or_path, endpoint=endpoint)
+    spec = str(name_or_path)
+    if spec.startswith("hf://"):
+        preset = next((p for p in PRESETS.values() if p["hub"] == spec), None)
+        return Location("hub", _snapshot(spec, endpoint), preset and preset["files"])
+    if spec and Path(spec).is_dir():
+        return Location("folder", Path(spec), None)
+    root = checkpoints_root()
+    if spec and Path(spec).name == spec and (root / spec / MANIFEST).is_file():
+        return Location("checkout", root / spec, None)
+    if spec not in PRESETS:
+        raise _unknown(spec)
+    expected = PRESETS[spec]["files"]
+    cached = _cached_snapshot(PRESETS[spec]["hub"])
+    if cached is not None:
+        return Location("hf-cache", cached, expected)
+    return Location("hub", _download_preset(spec, endpoint) if download else None, expected)
+
+
+def checkpoint_folder(name_or_path, endpoint=None):
+    """The local folder of a name, a folder path, or `hf://org/name` (see `resolve_checkpoint`)."""
+    return resolve_checkpoint(name_or_path, endpoint=endpoint).folder
+
+
+def load(name_or_path, verify=True, compile=True, endpoint=None):
+    """Loads a checkpoint as a Keras model: a name (`list_models()`), a folder, or `hf://org/name`,
+    found by `resolve_checkpoint`.
+
+    With `verify` (the default) every file is checked against manifest.json first, and a copy from the
+    HF cache or the Hub against the preset's hashes too. `endpoint` is another Hub (default: $HF_ENDPOINT
+    or huggingface.co). The result is an ordinary Keras model: call it, fit it.
+    """
+    location = resolve_checkpoint(name_or_path, endpoint=endpoint)
+    folder = location.folder
     if verify:
-        verify_checkpoint(folder)
+        verify_checkpoint(folder, expected=location.expected)
     elif not (folder / "config.json").is_file():
         raise CorruptCheckpointError(f"{folder}: no config.json: not a Keras model folder", "config.json")
     _import_zoo_classes()

@@ -66,11 +66,20 @@ RECIPES = {
 
 
 def list_command(args):
-    """Lists the shipped models."""
-    import zoo
+    """Lists the models by name (the presets and any local checkpoints) with their task and where each
+    would load from: a folder, the checkout's checkpoints/, the HF cache, or the Hub. Downloads nothing."""
+    from zoo.checkpoints import SOURCES, list_models, resolve_checkpoint
+    from zoo.presets import PRESETS, task_of
 
-    for name in zoo.list_models():
-        print(name)
+    rows = []
+    for name in list_models():
+        location = resolve_checkpoint(name, download=False)
+        task = PRESETS[name]["task"] if name in PRESETS else task_of(location.folder)
+        where = location.folder if location.folder is not None else PRESETS[name]["hub"]
+        rows.append((name, task or "?", f"{SOURCES[location.source]}: {where}"))
+    width = max((len(name) for name, _, _ in rows), default=0)
+    for name, task, where in rows:
+        print(f"{name:<{width}}  {task:<14}  {where}")
     return 0
 
 
