@@ -9,6 +9,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -22,14 +24,19 @@ import pytest
 from huggingface_hub import constants as hf_constants
 
 import zoo
+from zoo import cli
 from zoo.checkpoints import (
+    CheckpointError,
     CorruptCheckpointError,
+    Location,
     UnknownModelError,
+    resolve_checkpoint,
     round_weights_to_float16,
     save_checkpoint,
     verify_checkpoint,
 )
 from zoo.models import RecurrentLanguageModel
+from zoo.presets import PRESETS
 
 NAME, REPO = "tiny-lm", "zoo-org/tiny-lm"
 CARD = "# tiny-lm\n\nA 1-layer LSTM language model over 12 ids, for tests only.\n"
@@ -109,7 +116,7 @@ def test_folder_is_keras_format_plus_card_metadata_and_manifest(registered):
 
 def test_load_by_name_and_by_path_give_identical_predictions(registered):
     folder, logits = registered
-    assert zoo.list_models() == [NAME]
+    assert zoo.list_models() == sorted([NAME, *PRESETS])
     by_name = zoo.load(NAME)
     assert isinstance(by_name, RecurrentLanguageModel)
     np.testing.assert_array_equal(by_name(IDS).numpy(), logits)
@@ -127,7 +134,7 @@ def test_loaded_model_fine_tunes(registered):
     assert losses[-1] < losses[0], losses
 
 
-def test_list_models_is_the_folders_with_a_manifest(tmp_path, monkeypatch):
+def test_list_models_is_the_presets_and_the_folders_with_a_manifest(tmp_path, monkeypatch):
     for name in ["b-model", "a-model"]:
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text('{"name": "%s", "files": {}}' % name)
@@ -136,9 +143,9 @@ def test_list_models_is_the_folders_with_a_manifest(tmp_path, monkeypatch):
     (tmp_path / ".c-model.staging" / "manifest.json").write_text("{}")
     (tmp_path / "README.md").write_text("not a model")
     monkeypatch.setenv("ZOO_CHECKPOINTS", str(tmp_path))
-    assert zoo.list_models() == ["a-model", "b-model"]
+    assert zoo.list_models() == sorted(["a-model", "b-model", *PRESETS])
     monkeypatch.setenv("ZOO_CHECKPOINTS", str(tmp_path / "absent"))
-    assert zoo.list_models() == []
+    assert zoo.list_models() == sorted(PRESETS)
 
 
 def test_a_flipped_byte_in_the_weights_is_refused(copy):
@@ -170,7 +177,8 @@ def test_an_unknown_name_lists_close_matches_and_the_models(registered):
     with pytest.raises(UnknownModelError, match=r"unknown model 'tiny-ml'.*did you mean 'tiny-lm'") as error:
         zoo.load("tiny-ml")
     assert isinstance(error.value, ValueError)
-    assert f"Registered models (in {registered[0].parent}): tiny-lm" in str(error.value)
+    assert f"neither a preset, a checkpoint in {registered[0].parent}, nor a checkpoint folder" in str(error.value)
+    assert f"Known models: {', '.join(sorted([NAME, *PRESETS]))}" in str(error.value)
 
 
 # -- the Hub -------------------------------------------------------------------------------------------
@@ -381,20 +389,33 @@ def test_publish_then_fetch_through_the_hub_api(registered, hub):
     assert (cache / "snapshots" / stored["sha"] / "manifest.json").is_file()
 
 
-def test_hf_uri_loads_offline_from_the_cache(registered, hub, monkeypatch):
-    """HF_HUB_OFFLINE=1 (read by huggingface_hub at import, hence set on its constants too): no request at all."""
-    folder, logits = registered
-    zoo.publish(folder, f"hf://{REPO}", endpoint=hub.url)
-    huggingface_hub.snapshot_download(REPO, endpoint=hub.url)  # populates the cache: models--zoo-org--tiny-lm/
-    hub.stop()
-    seen = len(hub.requests)
+def _file_requests(hub, repo):
+    """The checkpoint files `hub` served for `repo` (GET .../resolve/<rev>/<file>), as relative paths."""
+    return sorted(path.split("/resolve/")[1].split("/", 1)[1] for method, path in hub.requests
+                  if method == "GET" and path.startswith(f"/{repo}/resolve/"))
+
+
+def _go_offline(monkeypatch):
+    """HF_HUB_OFFLINE=1 (read by huggingface_hub at import, hence set on its constants too)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
-    model = zoo.load(f"hf://{REPO}")  # default endpoint (huggingface.co): never contacted
+
+
+def test_hf_uri_downloads_then_loads_offline_from_the_cache(registered, hub, monkeypatch):
+    """Online, every file is requested from the (running) Hub; with HF_HUB_OFFLINE=1 no request reaches it."""
+    folder, logits = registered
+    zoo.publish(folder, f"hf://{REPO}", endpoint=hub.url)
+    hub.requests.clear()
+    zoo.load(f"hf://{REPO}", endpoint=hub.url)  # populates the cache: models--zoo-org--tiny-lm/
+    assert _file_requests(hub, REPO) == sorted(hub.repos[REPO]["files"])
+    hub.requests.clear()
+    _go_offline(monkeypatch)
+    model = zoo.load(f"hf://{REPO}", endpoint=hub.url)  # the Hub is up, and never asked
     np.testing.assert_array_equal(model(IDS).numpy(), logits)
-    assert len(hub.requests) == seen
+    assert hub.requests == []
     with pytest.raises(huggingface_hub.errors.LocalEntryNotFoundError):
-        zoo.load("hf://zoo-org/never-downloaded")
+        zoo.load("hf://zoo-org/never-downloaded", endpoint=hub.url)
+    assert hub.requests == []
 
 
 def test_publish_checks_before_uploading(copy, hub, registered, monkeypatch):
@@ -479,3 +500,159 @@ def test_a_flipped_byte_in_a_shipped_checkpoint_is_refused_by_name(tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(CorruptCheckpointError, match=rf"{shipped}: file 'model\.weights\.h5' is corrupt"):
         zoo.load(shipped)
+
+
+# -- presets: the shipped names, from a checkout, the HF cache or the Hub ------------------------------------
+
+
+def test_every_preset_is_its_shipped_checkpoint_folder():
+    """A retrained checkpoint whose preset was not regenerated (`python -m zoo.presets`) fails here."""
+    root = zoo.checkpoints.DEFAULT_ROOT
+    assert sorted(PRESETS) == sorted(p.parent.name for p in root.glob("*/manifest.json"))
+    for name, preset in PRESETS.items():
+        assert preset["files"] == json.loads((root / name / "manifest.json").read_text())["files"], name
+        assert preset["hub"] == f"hf://rnn-zoo/{name}"
+        assert preset["task"] == zoo.presets.task_of(root / name), name
+    assert {name: preset["task"] for name, preset in PRESETS.items()} == {
+        "charlm-shakespeare-gru": "language_model", "charlm-shakespeare-lstm": "language_model",
+        "charlm-shakespeare-rnn": "language_model", "wordlm-ptb-lstm": "language_model",
+        "nmt-multi30k-de-en": "translation", "nmt-multi30k-en-de": "translation",
+        "pos-ewt-bilstm": "tagging", "sentiment-sst2-bilstm": "classification",
+    }
+
+
+def test_write_presets_regenerates_the_table_from_the_folders(registered, tmp_path):
+    module = Path(zoo.presets.__file__)
+    copy = Path(shutil.copy(module, tmp_path / "presets.py"))
+    assert zoo.presets.write_presets(zoo.checkpoints.DEFAULT_ROOT, copy) == PRESETS
+    assert copy.read_text() == module.read_text()  # the committed table is the generated one
+    table = zoo.presets.write_presets(registered[0].parent, copy)
+    assert table == {NAME: {"task": "language_model", "hub": f"hf://rnn-zoo/{NAME}",
+                            "files": verify_checkpoint(registered[0])["files"]}}
+    namespace = {"__file__": str(copy)}
+    exec(copy.read_text(), namespace)  # still a valid module
+    assert namespace["PRESETS"] == table
+
+
+@pytest.fixture
+def preset(saved, hub, tmp_path, monkeypatch):
+    """tiny-lm as a preset published on the stand-in Hub as hf://zoo-org/tiny-lm, in neither the
+    checkpoints root (an empty one) nor the (empty) HF cache; the Hub's request log starts empty."""
+    root, logits = saved
+    files = verify_checkpoint(root / NAME)["files"]
+    monkeypatch.setitem(PRESETS, NAME, {"task": "language_model", "hub": f"hf://{REPO}", "files": files})
+    monkeypatch.setenv("ZOO_CHECKPOINTS", str(tmp_path / "no-checkpoints"))
+    zoo.publish(root / NAME, f"hf://{REPO}", endpoint=hub.url)
+    hub.requests.clear()
+    return files, logits
+
+
+def _listed_source(capsys, name):
+    """Where `zoo list` says `name` would load from."""
+    assert cli.main(["list"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.split()[0] == name)
+    return line.split(None, 2)[2]
+
+
+def test_a_preset_is_downloaded_once_then_loads_from_the_hf_cache(preset, hub, capsys, monkeypatch):
+    files, logits = preset
+    assert resolve_checkpoint(NAME, download=False) == Location("hub", None, files)
+    assert _listed_source(capsys, NAME) == f"Hub download needed: hf://{REPO}"
+    assert hub.requests == []  # listing downloads nothing
+    model = zoo.load(NAME, endpoint=hub.url)
+    np.testing.assert_array_equal(model(IDS).numpy(), logits)
+    assert _file_requests(hub, REPO) == sorted([*files, "manifest.json"])
+    hub.requests.clear()
+    cached = resolve_checkpoint(NAME, download=False)
+    assert cached.source == "hf-cache" and cached.folder.parent.parent.name == "models--zoo-org--tiny-lm"
+    assert _listed_source(capsys, NAME) == f"HF cache: {cached.folder}"
+    np.testing.assert_array_equal(zoo.load(NAME, endpoint=hub.url)(IDS).numpy(), logits)
+    _go_offline(monkeypatch)
+    np.testing.assert_array_equal(zoo.load(NAME, endpoint=hub.url)(IDS).numpy(), logits)
+    assert hub.requests == []  # the cache comes before the Hub, online or not
+
+
+def test_a_checkout_folder_comes_before_the_hf_cache(preset, hub, saved, monkeypatch, capsys):
+    monkeypatch.setenv("ZOO_CHECKPOINTS", str(saved[0]))
+    assert resolve_checkpoint(NAME) == Location("checkout", saved[0] / NAME, None)
+    assert _listed_source(capsys, NAME) == f"checkout folder: {saved[0] / NAME}"
+    assert hub.requests == []
+
+
+def test_a_hub_copy_that_differs_from_the_preset_is_refused_naming_the_file(preset, hub, copy):
+    (copy / "README.md").write_text("# tiny-lm, retrained\n")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["files"]["README.md"] = zoo.checkpoints.sha256(copy / "README.md")
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    zoo.publish(copy, f"hf://{REPO}", endpoint=hub.url)  # a consistent checkpoint, but not the preset's
+    with pytest.raises(CorruptCheckpointError, match=r"file 'README\.md' differs from the preset: manifest\.json "
+                                                     rf"says sha256 {manifest['files']['README.md']}") as error:
+        zoo.load(NAME, endpoint=hub.url)
+    assert error.value.path == "README.md"
+    with pytest.raises(CorruptCheckpointError, match=r"'README\.md' differs from the preset"):
+        zoo.load(NAME)  # now from the HF cache: still refused
+
+
+def test_a_corrupt_file_in_the_hf_cache_is_refused_naming_it(preset, hub):
+    folder = zoo.checkpoints.checkpoint_folder(NAME, endpoint=hub.url)
+    blob = (folder / "model.weights.h5").resolve()  # the cache's snapshot holds symlinks to blobs/
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with pytest.raises(CorruptCheckpointError, match=r"file 'model\.weights\.h5' is corrupt"):
+        zoo.load(NAME, endpoint=hub.url)
+
+
+def test_a_preset_neither_local_nor_cached_cannot_load_offline(preset, hub, monkeypatch, tmp_path):
+    _go_offline(monkeypatch)
+    with pytest.raises(CheckpointError, match=rf"tiny-lm: not in {tmp_path / 'no-checkpoints'} nor in the Hugging "
+                                              rf"Face cache, and hf://{REPO} cannot be downloaded.*zoo publish"):
+        zoo.load(NAME, endpoint=hub.url)
+    assert hub.requests == []
+
+
+SOURCE = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_a_regular_install_lists_the_presets_and_loads_one_from_the_hf_cache_offline(hub, tmp_path):
+    """`pip install .` (not -e) of the sources (no checkpoints/), run outside the repository with a
+    pre-filled HF cache and HF_HUB_OFFLINE=1: `zoo list` names every preset and a preset loads, and the
+    Hub (HF_ENDPOINT, the stand-in, still running) is never asked."""
+    name = "charlm-shakespeare-rnn"  # the smallest shipped checkpoint
+    sources = tmp_path / "sources"  # pip builds in the source tree: not in the repository's
+    for part in ["zoo", "recipes"]:
+        shutil.copytree(SOURCE / part, sources / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ["setup.cfg", "pyproject.toml", "README.md"]:
+        shutil.copy(SOURCE / part, sources / part)
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(sources)], check=True, capture_output=True, timeout=300)
+    hf_home = tmp_path / "hf-home"
+    zoo.publish(name, PRESETS[name]["hub"], endpoint=hub.url)
+    huggingface_hub.snapshot_download(f"rnn-zoo/{name}", endpoint=hub.url, cache_dir=hf_home / "hub")
+    script = f"""
+import zoo
+from zoo import cli
+from zoo.checkpoints import resolve_checkpoint
+assert zoo.__file__.startswith({str(site)!r}), zoo.__file__
+cli.main(["list"])
+print(resolve_checkpoint({name!r}).source, zoo.load({name!r}).count_params())
+"""
+    hub.requests.clear()
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={"PYTHONPATH": str(site), "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": hub.url,
+             "PATH": "/usr/bin:/bin",
+             "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    *listing, loaded = result.stdout.splitlines()
+    assert [line.split()[:2] for line in listing] == [[n, p["task"]] for n, p in sorted(PRESETS.items())]
+    assert all(line.split(None, 2)[2] == f"Hub download needed: {PRESETS[line.split()[0]]['hub']}"
+               for line in listing if not line.startswith(name))
+    assert next(line for line in listing if line.startswith(name)).split(None, 2)[2].startswith(
+        f"HF cache: {hf_home / 'hub' / f'models--rnn-zoo--{name}' / 'snapshots'}")
+    parameters = json.loads((zoo.checkpoints.DEFAULT_ROOT / name / "metadata.json").read_text())["parameters"]
+    assert loaded == f"hf-cache {parameters}"
+    assert hub.requests == []
