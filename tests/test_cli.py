@@ -1,5 +1,6 @@
 """The `zoo` command line on a tiny character LM checkpoint: commands and bad input."""
 
+import json
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import tensorflow as tf
 
 from helpers import run, run_error, saved_checkpoint
 from zoo.models import RecurrentLanguageModel
+from zoo.presets import PRESETS
 from zoo.text import CharTokenizer
 
 TEXT = "to be or not to be, that is the question.\n" * 8
@@ -55,12 +57,26 @@ def test_info_prints_the_card(checkpoint, capsys):
     assert "A test model." in out and "parameters:" in out
 
 
+def test_list_and_info_of_the_shipped_presets_in_a_checkout(capsys):
+    from zoo.checkpoints import DEFAULT_ROOT
+
+    code, out, _ = run(capsys, "list")
+    assert out.splitlines() == [f"{name:<23}  {preset['task']:<14}  checkout folder: {DEFAULT_ROOT / name}"
+                                for name, preset in sorted(PRESETS.items())]
+    code, out, _ = run(capsys, "info", "charlm-shakespeare-rnn")
+    parameters = json.loads((DEFAULT_ROOT / "charlm-shakespeare-rnn" / "metadata.json").read_text())["parameters"]
+    assert out.startswith((DEFAULT_ROOT / "charlm-shakespeare-rnn" / "README.md").read_text())
+    assert out.endswith(f"\nparameters: {parameters:,}\n")
+
+
 def test_unknown_model_lists_close_matches(checkpoint, capsys, monkeypatch):
     monkeypatch.setenv("ZOO_CHECKPOINTS", str(checkpoint.parent))
     err = run_error(capsys, "generate", "tiny-charln", "--prompt", "a")
     assert "did you mean 'tiny-charlm'" in err and "Traceback" not in err
     code, out, _ = run(capsys, "list")
-    assert out.split() == ["tiny-charlm"]
+    rows = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()}
+    assert sorted(rows) == sorted(["tiny-charlm", *PRESETS])
+    assert rows["tiny-charlm"] == f"language_model  checkout folder: {checkpoint}"
 
 
 def test_corrupt_checkpoint(checkpoint, capsys, tmp_path):
