@@ -46,15 +46,15 @@ import numpy as np
 import tensorflow as tf
 
 from recipes import charlm_shakespeare
-from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, dataset_of,
-                              distribution_strategy, fit, run_dir_of, run_recipe, save_model_atomically,
-                              training_options)
+from recipes.command_line import REPO, argument_parser, run_dir_of, run_recipe, training_options
 from zoo.classification import accuracy, evaluate_tsv, read_labelled_tsv
 from zoo.evaluation import running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble, SequenceClassifier
 from zoo.models.sequence_classifier import initialise_from_language_models
 from zoo.text import UNK_ID, WordTokenizer
+from zoo.training import (TrainingOptions, bucketed_indices, dataset_of, distribution_strategy, fit,
+                          save_model_atomically)
 
 LABELS = ("negative", "positive")  # SST-2 label ids 0 and 1
 LANGUAGE_MODEL_TEXTS = ("wikitext-2/valid.txt", "wikitext-2/test.txt", "ptb/ptb.train.txt", "ptb/ptb.valid.txt",
