@@ -23,7 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, fit, run_recipe
+from recipes.card import render_card
+from recipes.command_line import argument_parser, run_recipe
+from zoo.training import fit
 from zoo.models import RecurrentLanguageModel
 
 CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}  # the zoo layer of each cell (rnn: Elman)
@@ -202,46 +204,10 @@ def model_card(config, model, result, history, data_dir):
     still_falling = best is history[-1] and len(history) < config.max_epochs
     ending = (" Training ended at its time budget with the validation loss still falling: a longer run would "
               "do better." if still_falling else "")
-    return f"""# {config.name}
-
-A character-level language model of Shakespeare: embedding ({config.embedding_dim}) ->
-{config.num_layers} x zoo `{CELL_NAMES[config.cell]}` ({config.units} units, dropout {config.dropout} between
-layers and before the softmax, {config.embedding_dropout} on the embeddings) -> softmax over
-{model.vocabulary_size} ids (65 characters + `<pad>`, `<unk>`, `<bos>`, `<eos>`).
-{model.count_params():,} parameters.
-
-## Data
-
-Tiny Shakespeare (`tinyshakespeare/input.txt` from karpathy/char-rnn, 1,115,394 characters; the
-text is in the public domain), split as nanoGPT does: the first 90% trains (1,003,854 characters),
-the last 10% ({count:,} characters) validates and selects the model. There is no test split.
-
-## Metrics
-
-Validation, every character scored once with the state carried through the whole text:
-
-| nats/char | bits/char | perplexity | characters scored |
-|---:|---:|---:|---:|
-| {result['nats']:.4f} | {result['bits']:.4f} | {result['perplexity']:.3f} | {result['tokens']:,} |
-
-Measured by:
-
-```bash
-{command}
-zoo evaluate {config.name} --text-file shakespeare_validation.txt
-```
-
-(During training the validation loss was computed on independent 256-character windows, which
-lose context at each window's start: {float(best['val_loss']):.4f} nats/char at the chosen epoch.)
-
-## Training
-
-`zoo train charlm_shakespeare --model {config.name}`: AdamW (learning rate {config.learning_rate},
-weight decay {config.weight_decay}, clipnorm {config.clipnorm}), batches of {config.batch_size} x
-{config.sequence_length} characters from a random offset each epoch, learning rate halved when the
-validation loss stalls, the epoch with the best validation loss kept. {len(history)} epochs
-({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU cores (AMD EPYC, TensorFlow 2.21).{ending}
-"""
+    return render_card("charlm_shakespeare", config=config, cell_name=CELL_NAMES[config.cell],
+                       vocabulary_size=model.vocabulary_size, parameters=model.count_params(), result=result,
+                       count=count, command=command, best_loss=float(best["val_loss"]), epochs=len(history),
+                       chosen_epoch=int(best["epoch"]), minutes=minutes, ending=ending)
 
 
 def plot_learning_curves(output):

@@ -23,7 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, bucketed_indices, dataset_of, fit, run_recipe
+from recipes.command_line import argument_parser, run_recipe
+from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
@@ -116,7 +117,7 @@ def make_batch(sources, targets):
 
 
 def bucketed_batches(sources, targets, batch_size, rng=None):
-    """Batches of pairs of similar lengths (`recipes.training.bucketed_indices`)."""
+    """Batches of pairs of similar lengths (`zoo.training.bucketed_indices`)."""
     lengths = [len(s) + len(t) for s, t in zip(sources, targets)]
     return [make_batch([sources[i] for i in b], [targets[i] for i in b])
             for b in bucketed_indices(lengths, batch_size, rng)]

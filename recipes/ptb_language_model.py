@@ -30,7 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, fit, run_recipe
+from recipes.command_line import argument_parser, run_recipe
+from zoo.training import fit
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.text import WordTokenizer

@@ -46,16 +46,15 @@ import numpy as np
 import tensorflow as tf
 
 from recipes import charlm_shakespeare
-from recipes.training import (REPO, TrainingOptions, argument_parser, bucketed_indices, dataset_of,
-                              distribution_strategy, fit, run_dir_of, run_recipe, save_model_atomically,
-                              training_options)
+from recipes.command_line import REPO, argument_parser, run_dir_of, run_recipe, training_options
 from zoo.corpora import read_labelled_tsv
-from zoo.evaluation import classification_accuracy as accuracy, evaluate_tsv
-from zoo.evaluation import running_text_ids
+from zoo.evaluation import classification_accuracy, evaluate_tsv, running_text_ids
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble, SequenceClassifier
 from zoo.models.sequence_classifier import initialise_from_language_models
 from zoo.text import UNK_ID, WordTokenizer
+from zoo.training import (TrainingOptions, bucketed_indices, dataset_of, distribution_strategy, fit,
+                          save_model_atomically)
 
 LABELS = ("negative", "positive")  # SST-2 label ids 0 and 1
 LANGUAGE_MODEL_TEXTS = ("wikitext-2/valid.txt", "wikitext-2/test.txt", "ptb/ptb.train.txt", "ptb/ptb.valid.txt",
@@ -373,7 +372,7 @@ def run_summary(run_dir):
 def evaluate_run(model, data_dir, run_dir, split):
     """Validation-slice and dev accuracy of a run's best `model`, with the run's epochs and minutes."""
     return {
-        "validation": accuracy(model, split.validation_texts, split.validation_labels),
+        "validation": classification_accuracy(model, split.validation_texts, split.validation_labels),
         "dev": evaluate_tsv(model, tsv_path(data_dir, "dev")),
         **run_summary(run_dir),
     }
@@ -382,10 +381,10 @@ def evaluate_run(model, data_dir, run_dir, split):
 def evaluate_ensemble(model, data_dir, run_dir, config, split):
     """An ensemble's validation-slice and dev accuracy, and each member's validation-slice accuracy,
     epochs and minutes (the members' dev accuracy is not measured: dev is the ensemble's test set)."""
-    members = [{"validation": accuracy(member, split.validation_texts, split.validation_labels), **run_summary(folder)}
+    members = [{"validation": classification_accuracy(member, split.validation_texts, split.validation_labels), **run_summary(folder)}
                for member, folder in zip(model.members, member_dirs(config, run_dir))]
     return {
-        "validation": accuracy(model, split.validation_texts, split.validation_labels),
+        "validation": classification_accuracy(model, split.validation_texts, split.validation_labels),
         "dev": evaluate_tsv(model, tsv_path(data_dir, "dev")),
         "members": members,
         "minutes": sum(member["minutes"] for member in members),
@@ -406,7 +405,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         result = evaluate_ensemble(model, data_dir, run_dir, config, split)
     sentences, labels = read_labelled_tsv(tsv_path(data_dir, "dev"), len(LABELS))
     n = QUALITY_CHECK_SENTENCES
-    quality_check = accuracy(model, sentences[:n], labels[:n])
+    quality_check = classification_accuracy(model, sentences[:n], labels[:n])
     pretraining = {direction: read_history(folder) for direction, folder in language_model_dirs(run_dir).items()
                    } if config.pretrained_lm else None
     folder = Path(checkpoints_dir) / config.name

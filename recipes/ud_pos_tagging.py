@@ -20,7 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.training import argument_parser, bucketed_indices, dataset_of, fit, run_recipe
+from recipes.command_line import argument_parser, run_recipe
+from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.corpora import read_conllu
 from zoo.evaluation import tagging_accuracy
 from zoo.models import SequenceTagger

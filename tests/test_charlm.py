@@ -1,7 +1,9 @@
 """The character LM recipe's data handling and the language-model evaluation."""
 
+import json
 import math
 import os
+import types
 from pathlib import Path
 
 import numpy as np
@@ -81,3 +83,15 @@ def test_carried_state_over_segments_equals_one_pass(cell):
 def test_loss_needs_two_tokens():
     with pytest.raises(ValueError, match="at least 2"):
         language_model_loss(tiny_model(), [5])
+
+
+@needs_data
+@pytest.mark.parametrize("name", sorted(recipe.CONFIGS))
+def test_model_card_template_renders_the_shipped_card(name):
+    """recipes/cards/charlm_shakespeare.md, filled with a shipped model's metadata, is its card byte for byte."""
+    folder = Path(__file__).resolve().parents[1] / "checkpoints" / name
+    metadata = json.loads((folder / "metadata.json").read_text())
+    model = types.SimpleNamespace(vocabulary_size=69, count_params=lambda: metadata["parameters"])
+    card = recipe.model_card(recipe.Config(**metadata["config"]), model, metadata["validation"], metadata["history"],
+                             DATA_DIR)
+    assert card == (folder / "README.md").read_text(encoding="utf-8")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes import long_range_tasks as tasks
+from zoo import long_range as tasks
 from zoo.diagnostics import gradient_flow, plot_accuracy_vs_gap, plot_curves, plot_gradient_flow, recurrent_spectrum
 from zoo.layers import GRU, LSTM, SimpleRNN
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from helpers import run, run_error, saved_checkpoint
 from recipes import ptb_language_model as recipe
-from recipes.training import TrainingOptions
+from zoo.training import TrainingOptions
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.models.recurrent_language_model import word_type_dropout

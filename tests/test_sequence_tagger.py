@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from helpers import run, run_error, run_fresh_python, saved_checkpoint
 from recipes import ud_pos_tagging as recipe
-from recipes.training import TrainingOptions, dataset_of
+from zoo.training import TrainingOptions, dataset_of
 from zoo.corpora import TaggedSentence
 from zoo.evaluation import tagging_accuracy
 from zoo.layers import WordCharacterEncoder

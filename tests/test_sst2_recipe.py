@@ -10,7 +10,7 @@ import pytest
 
 from helpers import run, run_error
 from recipes import sst2_sentiment as recipe
-from recipes.training import TrainingOptions
+from zoo.training import TrainingOptions
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble
 

@@ -1,4 +1,4 @@
-"""Training that survives faults and scales out (recipes.training, on CPU).
+"""Training that survives faults and scales out (zoo.training, on CPU).
 
 - A run of the tiny PTB recipe killed with SIGKILL after a random step, then resumed with --resume, ends
   with the weights (and optimizer state, random-seed states, carried states) of an uninterrupted run,
@@ -25,8 +25,8 @@ import keras
 import numpy as np
 import pytest
 
-from recipes import training
-from recipes.training import CheckpointError, TrainingCheckpoint, TrainingOptions, apply_clipping
+from zoo.checkpoints import CheckpointError
+from zoo.training import TrainingCheckpoint, TrainingOptions, apply_clipping, distribution_strategy
 
 REPO = Path(__file__).resolve().parents[1]
 HELPER = REPO / "tests" / "training_process.py"
@@ -153,7 +153,7 @@ def test_a_write_interrupted_midway_leaves_the_previous_checkpoint_the_newest(tm
         file.write(b"PK\x03\x04 half a file")
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(training.np, "savez", savez_then_crash)
+    monkeypatch.setattr(np, "savez", savez_then_crash)
     checkpoint.step = 5
     with pytest.raises(KeyboardInterrupt):
         checkpoint.save()
@@ -271,4 +271,4 @@ def test_multiworker_without_a_cluster_says_what_is_missing(ptb_data, tmp_path):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(os, "environ", environment)
         with pytest.raises(ValueError, match="TF_CONFIG environment variable, which is not set"):
-            training.distribution_strategy("multiworker")
+            distribution_strategy("multiworker")

@@ -1,4 +1,4 @@
-"""recipes.training.NonFiniteGuard: a non-finite gradient injected at step k is rolled back and training
+"""zoo.training.NonFiniteGuard: a non-finite gradient injected at step k is rolled back and training
 finishes with a finite loss; without the guard the same run ends in NaN."""
 
 import keras
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recipes.training import NonFiniteGuard
+from zoo.training import NonFiniteGuard
 
 STEPS = 30
 

@@ -10,7 +10,7 @@ import pytest
 
 from helpers import run, run_error, saved_checkpoint
 from recipes import multi30k_translation as recipe
-from recipes.training import dataset_of
+from zoo.training import dataset_of
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
 from zoo.text import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer

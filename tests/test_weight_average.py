@@ -1,4 +1,4 @@
-"""recipes.training.fit with an optimizer that keeps a moving average of the weights (`use_ema=True`):
+"""zoo.training.fit with an optimizer that keeps a moving average of the weights (`use_ema=True`):
 validation and best.keras use the average (computed here by hand from the weights after each step),
 training goes on from the trained weights, and a run stopped mid-epoch and resumed ends as one that
 never stopped."""
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from helpers import AtStep
-from recipes.training import TrainingOptions, averaged_weights, fit
+from zoo.training import TrainingOptions, averaged_weights, fit
 
 MOMENTUM = 0.8
 STEPS = 6  # batches an epoch

@@ -15,7 +15,7 @@ import os
 import signal
 
 from helpers import AtStep
-from recipes import training
+from zoo.training import loop
 
 
 def main():
@@ -26,8 +26,9 @@ def main():
     args, flags = parser.parse_known_args()
     recipe = importlib.import_module(args.module)
     if args.kill_at_step:
-        shared_callbacks, killer = training.callbacks, AtStep(args.kill_at_step, lambda: os.kill(os.getpid(), signal.SIGKILL))
-        training.callbacks = lambda *a, **k: [*shared_callbacks(*a, **k), killer]
+        shared_callbacks, killer = loop.standard_callbacks, AtStep(args.kill_at_step,
+                                                                   lambda: os.kill(os.getpid(), signal.SIGKILL))
+        loop.standard_callbacks = lambda *a, **k: [*shared_callbacks(*a, **k), killer]
     if args.without_dropout:
         for name, config in recipe.CONFIGS.items():
             rates = {f.name: 0.0 for f in dataclasses.fields(config) if "dropout" in f.name and f.type is float}

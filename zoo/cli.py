@@ -1,7 +1,6 @@
 """The `zoo` command line."""
 
 import argparse
-import difflib
 import os
 import sys
 import time
@@ -54,15 +53,6 @@ def demo(args):
     print(f"\nFirst vs last of {args.min_length}-{args.max_length} digits (<, =, >): held-out accuracy "
           f"{accuracy:.3f} (majority class 0.44), trained in {seconds:.0f} s.")
     return 0 if accuracy > 0.5 else 1
-
-
-RECIPES = {
-    "charlm_shakespeare": "recipes.charlm_shakespeare",
-    "multi30k_translation": "recipes.multi30k_translation",
-    "ptb_language_model": "recipes.ptb_language_model",
-    "sst2_sentiment": "recipes.sst2_sentiment",
-    "ud_pos_tagging": "recipes.ud_pos_tagging",
-}
 
 
 def list_command(args):
@@ -130,14 +120,11 @@ def verb_command(task):
 
 
 def train_command(args):
-    """Runs a recipe's training (its own flags follow the recipe name)."""
-    import importlib
+    """Runs a recipe's training (its own flags follow the recipe name): the recipes are the entry points
+    of the group `rnn_zoo.recipes` (`zoo.recipe_table`)."""
+    from zoo.recipe_table import recipe_main
 
-    if args.recipe not in RECIPES:
-        close = difflib.get_close_matches(args.recipe, RECIPES)
-        raise ValueError(f"unknown recipe {args.recipe!r}; recipes: {', '.join(RECIPES)}"
-                         + (f" (did you mean {close[0]!r}?)" if close else ""))
-    importlib.import_module(RECIPES[args.recipe]).main(args.recipe_args)
+    recipe_main(args.recipe)(args.recipe_args)
     return 0
 
 
@@ -160,6 +147,8 @@ def publish_command(args):
 
 
 def build_parser():
+    from zoo.recipe_table import recipe_table
+
     parser = argparse.ArgumentParser(prog="zoo", description="rnn-zoo: recurrent networks for Keras 3")
     commands = parser.add_subparsers(dest="command", required=True)
     parser_demo = commands.add_parser("demo", help=demo.__doc__)
@@ -189,12 +178,12 @@ def build_parser():
         task.add_verb_arguments(verb)
         task.add_evaluation_arguments(evaluate.add_argument_group(f"{task.title[task.title.index(' ') + 1:]}s"))
     sub = command("train", train_command)
-    sub.add_argument("recipe", help=", ".join(RECIPES))
+    sub.add_argument("recipe", help=", ".join(recipe_table()))
     sub.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")
     sub = command("export", export_command)
     sub.add_argument("name")
     sub.add_argument("directory")
-    from recipes.long_range_tasks import add_diagnose_parser
+    from zoo.long_range.command import add_diagnose_parser
 
     add_diagnose_parser(commands)
     sub = command("publish", publish_command)

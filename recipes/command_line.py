@@ -1,0 +1,64 @@
+"""The command line every recipe shares: its flags (`argument_parser`) and what its `main` does with
+them (`run_recipe`). The training itself is the library's: `zoo.training`."""
+
+import argparse
+import os
+from pathlib import Path
+
+from zoo.training import TrainingOptions, distribution_strategy
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir():
+    return Path(os.environ.get("ZOO_DATA_DIR", REPO.parent / "shared" / "data"))
+
+
+def argument_parser(description, configs, default_model, default_minutes):
+    """The flags every recipe takes: --model, --data-dir, --run-dir, --max-minutes, --package,
+    --checkpoints-dir, and how to train (`TrainingOptions`, --strategy, --logical-cpus)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", choices=sorted(configs), default=default_model)
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
+                        help="the datasets (default: $ZOO_DATA_DIR, then ../shared/data)")
+    parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
+    parser.add_argument("--max-minutes", type=float, default=default_minutes,
+                        help="stop before this much training time")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest checkpoint in <run-dir>/checkpoint/ (same data order and "
+                             "random state: the run ends as if never stopped)")
+    parser.add_argument("--checkpoint-every", type=int, default=TrainingOptions.checkpoint_every, metavar="STEPS",
+                        help="steps between checkpoints (one is also written at every epoch end)")
+    parser.add_argument("--global-clipnorm", type=float, default=None, metavar="NORM",
+                        help="clip the gradients to this norm, all together (default: the config's clipping)")
+    parser.add_argument("--clipvalue", type=float, default=None, metavar="VALUE",
+                        help="clip every gradient element to [-VALUE, VALUE] (default: none)")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), default="default",
+                        help="tf.distribute: one device; every GPU (or logical CPU) of this machine; the machines of "
+                             "TF_CONFIG")
+    parser.add_argument("--logical-cpus", type=int, default=None, metavar="N",
+                        help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
+    parser.add_argument("--package", action="store_true",
+                        help="do not train: evaluate the run's best model and write checkpoints/<model>/")
+    parser.add_argument("--checkpoints-dir", type=Path, default=REPO / "checkpoints")
+    return parser
+
+
+def training_options(args):
+    return TrainingOptions(max_minutes=args.max_minutes, resume=args.resume, checkpoint_every=args.checkpoint_every,
+                           global_clipnorm=args.global_clipnorm, clipvalue=args.clipvalue)
+
+
+def run_dir_of(args, config):
+    return args.run_dir or REPO / "runs" / config.name
+
+
+def run_recipe(args, configs, train, package):
+    """What a recipe's main does with `argument_parser`'s flags: `package(config, data_dir, run_dir,
+    checkpoints_dir)` with --package, else `train(config, data_dir, run_dir, options)` inside the scope of
+    the distribution strategy (the model and optimizer are created there)."""
+    config = configs[args.model]
+    if args.package:
+        return package(config, args.data_dir, run_dir_of(args, config), args.checkpoints_dir)
+    with distribution_strategy(args.strategy, args.logical_cpus).scope():
+        return train(config, args.data_dir, run_dir_of(args, config), training_options(args))
