@@ -7,11 +7,9 @@ loaded from the installed package and its `layers` (keras.src.layers) is swapped
 is keras.src.layers with the zoo's three classes in place of Keras'. Their pinned outputs,
 weight counts, config round trips, masking, statefulness (`reset_state`), `recurrent_dropout`,
 `unroll`, `implementation`, `zero_output_for_mask` and the training and mixed-precision checks
-of Keras' `run_layer_test` all run as written.
-
-Two tests of gru_test.py are skipped by Keras itself on this set-up, not by us:
-`test_torch_cudnn_dispatch_fires` (torch backend only) and none else; `test_masking` of
-lstm_test.py is an xfail only on a GPU.
+of Keras' `run_layer_test` all run as written, with our layers' defaults (XLA-compiled loops).
+Every Keras assertion holds as written; the one test not run is skipped by Keras' own marker:
+gru_test.py's `test_torch_cudnn_dispatch_fires` (torch backend only).
 """
 
 import importlib.util
@@ -44,13 +42,16 @@ def _keras_test_module(name):
     return module
 
 
+KERAS_TESTS = {name: _keras_test_module(f"{name.lower()}_test") for name in ("LSTM", "GRU", "Simple_RNN")}
+
+
 def test_the_swap_reaches_keras_tests():
     """Nothing below would test the zoo if the swap missed: each loaded module sees our classes."""
-    for name, test_file in (("LSTM", "lstm_test"), ("GRU", "gru_test"), ("SimpleRNN", "simple_rnn_test")):
-        assert getattr(_keras_test_module(test_file).layers, name) is getattr(zoo_layers, name)
+    for name, module in KERAS_TESTS.items():
+        assert getattr(module.layers, name.replace("_", "")) is getattr(zoo_layers, name.replace("_", ""))
 
 
 # unittest.TestCase classes: pytest collects them under these names (and their methods as tests).
-KerasLSTMTest = _keras_test_module("lstm_test").LSTMTest
-KerasGRUTest = _keras_test_module("gru_test").GRUTest
-KerasSimpleRNNTest = _keras_test_module("simple_rnn_test").SimpleRNNTest
+KerasLSTMTest = KERAS_TESTS["LSTM"].LSTMTest
+KerasGRUTest = KERAS_TESTS["GRU"].GRUTest
+KerasSimpleRNNTest = KERAS_TESTS["Simple_RNN"].SimpleRNNTest
