@@ -70,7 +70,7 @@ def _stack_and_copies(dropout=0.0, residual=False, widths=(4, 5), **kwargs):
     stack.build((B, T, D))
     copies, width = [], D
     for i, (layer, w) in enumerate(zip(stack.stacked_layers, widths)):
-        copy = factories[i % 3](w, return_sequences=True, return_state=True)
+        copy = factories[i % 3](w, return_sequences=True, return_state=True, zero_output_for_mask=True)
         copies.append(copy_weights(layer, copy, (B, T, width)))
         width = w
     return stack, copies
@@ -331,9 +331,10 @@ def test_sequence_pooling_bi_last_on_wider_halves():
 
 @pytest.mark.parametrize("kind", list(RNN_FACTORIES))
 def test_masked_steps_keep_the_state_and_output_zeros(kind):
-    """Under any mask a layer computes what it computes on the valid steps alone."""
+    """Under any mask a layer computes what it computes on the valid steps alone; with
+    `zero_output_for_mask` its outputs at the masked steps are zeros."""
     make = RNN_FACTORIES[kind]
-    layer = built(make(return_sequences=True, return_state=True))
+    layer = built(make(return_sequences=True, return_state=True, zero_output_for_mask=True))
     last_only = copy_weights(layer, make())
     x = floats(seed=4)
     outputs, *states = np_list(layer(x, mask=GAPPY))
@@ -346,6 +347,22 @@ def test_masked_steps_keep_the_state_and_output_zeros(kind):
         for got, want in zip(states, want_states):
             close(got[row], want[0])
         close(last[row], want_outputs[0, -1])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru_cho"])
+def test_masked_steps_repeat_the_last_output_by_default(kind):
+    """Keras' default (`zero_output_for_mask=False`): a masked step outputs the last unmasked
+    step's output, zeros before the first (GAPPY's second row starts masked)."""
+    make = RNN_FACTORIES[kind]
+    layer = built(make(return_sequences=True))
+    zeroed = copy_weights(layer, make(return_sequences=True, zero_output_for_mask=True))
+    x = floats(seed=4)
+    carried, plain = np.asarray(layer(x, mask=GAPPY)), np.asarray(zeroed(x, mask=GAPPY))
+    for row in range(B):
+        last = np.zeros(4, "float32")
+        for t in range(T):
+            last = plain[row, t] if GAPPY[row, t] else last
+            np.testing.assert_array_equal(carried[row, t], last)
 
 
 @pytest.mark.parametrize("kind", ["lstm", "gru"])
@@ -406,7 +423,7 @@ def test_stateful_truncated_bptt_matches_one_full_pass(kind):
         close(got, want)
         close(variable, want)  # carried for the next batch
 
-    stateful.reset_states()
+    stateful.reset_state()
     for variable in stateful.states:
         np.testing.assert_array_equal(np.asarray(variable), 0.0)
     again = np_list(model.predict_on_batch(x[:, :half]))

@@ -31,10 +31,7 @@ def random_inputs(seed=0, shape=(BATCH, STEPS, FEATURES)):
 
 def keras_and_zoo(name, *, jit_compile=True, **options):
     zoo_class, keras_class, cell_options = CELLS[name]
-    # Keras' default carries the last output over masked steps; ours outputs zeros
-    # there, which is Keras' `zero_output_for_mask` (meant for return_sequences).
-    zero_output = options.get("return_sequences", False)
-    reference = keras_class(UNITS, zero_output_for_mask=zero_output, **cell_options, **options)
+    reference = keras_class(UNITS, **cell_options, **options)
     ours = zoo_class(UNITS, jit_compile=jit_compile, **cell_options, **options)
     reference.build((None, STEPS, FEATURES))
     ours.build((None, STEPS, FEATURES))
@@ -104,6 +101,45 @@ def test_initial_state_matches_keras(name):
     assert_all_close([a.numpy() for a in actual], [e.numpy() for e in expected])
 
 
+# --- recurrent dropout ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(CELLS))
+@pytest.mark.parametrize("mask_name", ["none", "arbitrary"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_recurrent_dropout_matches_keras_under_the_same_masks(name, mask_name, go_backwards):
+    """Keras' recurrent dropout: gate g reads h_{t-1} * m_g, one (B, H) mask per gate for the
+    whole call. Both layers get the same masks; outputs, states and gradients agree."""
+    reference, ours = keras_and_zoo(
+        name, recurrent_dropout=0.5, return_sequences=True, return_state=True, go_backwards=go_backwards
+    )
+    masks = recurrent_dropout_mask(ours.cell, tf.float32)  # (B, gates, H)
+    per_gate = [masks[:, g] for g in range(ours.cell.gate_count)]
+    reference.cell._recurrent_dropout_mask = per_gate if len(per_gate) > 1 else per_gate[0]  # Keras' cached masks
+    ours.recurrent_dropout_mask = lambda batch_size: masks
+    inputs, mask = random_inputs(6), MASKS[mask_name]
+    expected = outputs_and_gradients(reference, inputs, mask, training=True)
+    actual = outputs_and_gradients(ours, inputs, mask, training=True)
+    assert_all_close(actual[0], expected[0])
+    assert_all_close(actual[1], expected[1], atol=1e-5)  # float32 sums in another order, of masks of 2s
+
+
+@pytest.mark.parametrize("name", ["LSTM", "GRU-cho"])
+def test_recurrent_dropout_draws_one_mask_per_gate_and_call(name):
+    """Each call draws new (B, gates, H) masks of zeros and 1 / (1 - rate); inference uses none."""
+    reference, ours = keras_and_zoo(name, recurrent_dropout=0.5, return_sequences=True)
+    plain = keras_and_zoo(name, return_sequences=True)[1]
+    inputs = random_inputs(7)
+    first, second = ours.recurrent_dropout_mask(BATCH), ours.recurrent_dropout_mask(BATCH)
+    assert first.shape == (BATCH, ours.cell.gate_count, UNITS)
+    assert set(np.unique(first.numpy())) == {0.0, 2.0}
+    assert not np.array_equal(first.numpy(), second.numpy())
+    np.testing.assert_array_equal(ours(inputs, training=False).numpy(), plain(inputs).numpy())
+    trained = ours(inputs, training=True).numpy()
+    assert not np.allclose(trained, plain(inputs).numpy(), atol=1e-3)
+    assert not np.allclose(ours(inputs, training=True).numpy(), trained, atol=1e-3)
+
+
 # --- the fused backward pass ---------------------------------------------------------
 
 
@@ -118,12 +154,14 @@ def cell_and_loop_inputs(name, dtype, seed=0):
     return cell, zx, states, weights
 
 
-def loop_loss(cell, zx, states, weights, mask, fused):
+def loop_loss(cell, zx, states, weights, mask, fused, recurrent_mask=None):
     """A scalar of all outputs and final states, through the fused pass or through autodiff of the loop."""
     if fused:
-        outputs, final = recurrence.run_recurrence(cell, zx, states, mask, weights, True, jit_compile=False)
+        outputs, final = recurrence.run_recurrence(
+            cell, zx, states, mask, weights, True, jit_compile=False, recurrent_mask=recurrent_mask
+        )
     else:
-        outputs, final = recurrence._scan(cell, zx, states, mask, weights, True, False)
+        outputs, final = recurrence._scan(cell, zx, states, mask, weights, True, False, recurrent_mask)
     return tf.reduce_sum(tf.sin(outputs)) + sum(tf.reduce_sum(s * s) for s in final)
 
 
@@ -131,28 +169,38 @@ FUSED_CELLS = ["SimpleRNN", "LSTM", "GRU"]
 TIME_MAJOR_MASK = tf.constant(MASKS["arbitrary"].T[:, :, None])  # (T, B, 1)
 
 
+def recurrent_dropout_mask(cell, dtype, rate=0.5, seed=7):
+    """A fixed recurrent dropout mask (B, gates, H): 0 or 1 / (1 - rate)."""
+    kept = np.random.default_rng(seed).random((BATCH, cell.gate_count, cell.units)) >= rate
+    return tf.constant(kept / (1.0 - rate), dtype)
+
+
 @pytest.mark.parametrize("name", FUSED_CELLS)
 @pytest.mark.parametrize("masked", [False, True])
-def test_fused_backward_matches_autodiff(name, masked):
+@pytest.mark.parametrize("recurrent_dropout", [False, True])
+def test_fused_backward_matches_autodiff(name, masked, recurrent_dropout):
     cell, zx, states, weights = cell_and_loop_inputs(name, tf.float32)
     mask = TIME_MAJOR_MASK if masked else None
+    dropped = recurrent_dropout_mask(cell, tf.float32) if recurrent_dropout else None
     sources = [zx, *states, *weights]
     gradients = {}
     for fused in (True, False):
         with tf.GradientTape() as tape:
             tape.watch(sources)
-            loss = loop_loss(cell, zx, states, weights, mask, fused)
+            loss = loop_loss(cell, zx, states, weights, mask, fused, dropped)
         gradients[fused] = tape.gradient(loss, sources)
     assert_all_close(gradients[True], gradients[False])
 
 
 @pytest.mark.parametrize("name", FUSED_CELLS)
-def test_fused_backward_matches_finite_differences(name):
+@pytest.mark.parametrize("recurrent_dropout", [False, True])
+def test_fused_backward_matches_finite_differences(name, recurrent_dropout):
     cell, zx, states, weights = cell_and_loop_inputs(name, tf.float64, seed=5)
     zx, weights = zx[:3], weights  # 3 steps keep the numeric Jacobian small
+    dropped = recurrent_dropout_mask(cell, tf.float64) if recurrent_dropout else None
 
     def loss(zx, h0, *weights):
-        return loop_loss(cell, zx, [h0, *states[1:]], list(weights), None, fused=True)
+        return loop_loss(cell, zx, [h0, *states[1:]], list(weights), None, True, dropped)
 
     theoretical, numerical = tf.test.compute_gradient(loss, [zx, states[0], *weights], delta=1e-6)
     for t, n in zip(theoretical, numerical):

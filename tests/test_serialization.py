@@ -45,7 +45,8 @@ CASES = {
     "lstm": (
         lambda: LSTM(
             5, unit_forget_bias=False, recurrent_activation="hard_sigmoid", dropout=0.25, seed=3,
-            kernel_regularizer=keras.regularizers.L2(1e-3), name="lstm",
+            kernel_regularizer=keras.regularizers.L2(1e-3), recurrent_dropout=0.2, unroll=True,
+            implementation=1, use_cudnn=False, zero_output_for_mask=True, name="lstm",
         ),
         _float_model,
         _floats,
@@ -149,9 +150,12 @@ def test_config_keeps_options():
     assert lstm["units"] == 5 and lstm["unit_forget_bias"] is False and lstm["dropout"] == 0.25
     assert lstm["seed"] == 3 and lstm["recurrent_activation"] == "hard_sigmoid"
     assert lstm["kernel_regularizer"]["config"]["l2"] == pytest.approx(1e-3)
+    assert lstm["recurrent_dropout"] == 0.2 and lstm["unroll"] is True and lstm["zero_output_for_mask"] is True
+    assert lstm["implementation"] == 1 and lstm["use_cudnn"] is False
     assert CASES["gru_cho"][0]().get_config()["reset_after"] is False
     srnn = CASES["simple_rnn"][0]().get_config()
     assert srnn["go_backwards"] is True and srnn["activation"] == "relu" and srnn["return_sequences"] is True
+    assert "implementation" not in srnn and "use_cudnn" not in srnn  # as Keras' SimpleRNN: LSTM and GRU only
     stack = CASES["stacked"][0]().get_config()
     assert stack["residual"] is True and stack["dropout"] == 0.3 and len(stack["layers"]) == 2
     bi = CASES["bidirectional_sum"][0]().get_config()

@@ -5,7 +5,7 @@ import collections
 import keras
 import tensorflow as tf
 
-from zoo.layers import checks
+from zoo.layers import input_checks
 from zoo.layers.recurrent_cell import RecurrentCell
 
 # What a decoder step reads from the source, computed once per source sequence by `attend_to`:
@@ -120,7 +120,7 @@ class AttentionDecoder(keras.layers.Layer):
     # --- the teacher-forced loop ------------------------------------------------------------
 
     def call(self, targets, memory, initial_state, memory_mask=None, keys=None):
-        checks.check_sequence_input(self, targets, self.embedding_dim)
+        input_checks.check_sequence_input(self, targets, self.embedding_dim)
         source = self.attend_to(memory, memory_mask) if keys is None else SourceMemory(memory, keys, memory_mask)
         projected = tf.transpose(self.project_targets(targets), (1, 0, 2))  # (T, B, G)
         state_weights = self._state_weights()

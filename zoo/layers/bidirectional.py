@@ -17,6 +17,8 @@ class Bidirectional(SequenceOutputs, keras.layers.Layer):
     The backward outputs are put back in time order before merging, so y_t sees
     the whole sequence. Under a right-padded mask the backward layer skips the
     padding (masked steps carry its zero state) and starts at the last word.
+    Both directions output zeros at masked steps (their `zero_output_for_mask` is
+    set, as Keras' Bidirectional sets it).
 
     Args:
         layer: a zoo `RNN` (SimpleRNN, LSTM, GRU, ...), the forward direction.
@@ -43,6 +45,8 @@ class Bidirectional(SequenceOutputs, keras.layers.Layer):
             backward_layer = type(layer).from_config(config)
         if backward_layer.go_backwards == layer.go_backwards:
             raise ValueError("Bidirectional: `backward_layer` must read the other way (`go_backwards` flipped).")
+        for direction in (layer, backward_layer):  # as Keras' Bidirectional does
+            direction.zero_output_for_mask = True
         self.forward_layer = layer
         self.backward_layer = backward_layer
         self.merge_mode = merge_mode
@@ -68,9 +72,9 @@ class Bidirectional(SequenceOutputs, keras.layers.Layer):
             if not layer.built:  # loading a saved model builds them from their own configs first
                 layer.build(input_shape)
 
-    def reset_states(self):
-        self.forward_layer.reset_states()
-        self.backward_layer.reset_states()
+    def reset_state(self):
+        self.forward_layer.reset_state()
+        self.backward_layer.reset_state()
 
     def call(self, inputs, mask=None, initial_state=None, training=False):
         forward_initial = backward_initial = None

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers.recurrent_cell import RecurrentCell
-from zoo.layers.rnn import RNN
+from zoo.layers.rnn import CUDNN_LAYER_OPTIONS, RNN
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -16,6 +16,8 @@ class GRUCell(RecurrentCell):
         h~_t = tanh(W_h x_t + r_t * (U_h h_{t-1} + b'_h))      reset_after=True (cuDNN, Keras)
         h~_t = tanh(W_h x_t + U_h (r_t * h_{t-1}) + b_h)       reset_after=False (Cho et al. 2014)
         h_t = z_t * h_{t-1} + (1 - z_t) * h~_t
+
+    Under recurrent dropout each gate reads h_{t-1} * m_g (m_z, m_r, m_h), as in Keras.
 
     With `reset_after` the recurrent term is one matmul per step and the bias is
     (2, 3H): row 0 for the inputs, row 1 (b') for the recurrent term. The Cho form
@@ -55,13 +57,16 @@ class GRUCell(RecurrentCell):
         h_z, h_r, h_h = tf.split(zh, 3, axis=-1)  # 3 x (B, H)
         return self._update(zx, h_z, h_r, lambda r: r * h_h, states[0])
 
-    def step(self, zx, states, *weights):
+    def step(self, zx, states, *weights, recurrent_mask=None):
         if self.reset_after:
-            return super().step(zx, states, *weights)
+            return super().step(zx, states, *weights, recurrent_mask=recurrent_mask)
         h_previous, recurrent_kernel = states[0], weights[0]
         u_zr, u_h = recurrent_kernel[:, : 2 * self.units], recurrent_kernel[:, 2 * self.units :]
-        h_z, h_r = tf.split(tf.matmul(h_previous, u_zr), 2, axis=-1)  # 2 x (B, H)
-        return self._update(zx, h_z, h_r, lambda r: tf.matmul(r * h_previous, u_h), h_previous)
+        zr_mask, h_dropped = None, h_previous  # with recurrent dropout: masks m_z, m_r and h * m_h
+        if recurrent_mask is not None:
+            zr_mask, h_dropped = recurrent_mask[:, :2], h_previous * recurrent_mask[:, 2]
+        h_z, h_r = tf.split(self.recurrent_projection(h_previous, u_zr, recurrent_mask=zr_mask), 2, axis=-1)  # 2 x (B, H)
+        return self._update(zx, h_z, h_r, lambda r: tf.matmul(r * h_dropped, u_h), h_previous)
 
     def _update(self, zx, h_z, h_r, reset_recurrent_term, h_previous):
         """The gates and the blend; `reset_recurrent_term(r)` is the candidate's recurrent term."""
@@ -85,3 +90,4 @@ class GRU(RNN):
     """A sequence layer of `GRUCell`; a drop-in for `keras.layers.GRU`."""
 
     cell_class = GRUCell
+    cudnn_layer_options = CUDNN_LAYER_OPTIONS

@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers.recurrent_cell import RecurrentCell
-from zoo.layers.rnn import RNN
+from zoo.layers.rnn import CUDNN_LAYER_OPTIONS, RNN
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -74,3 +74,4 @@ class LSTM(RNN):
     """A sequence layer of `LSTMCell`; a drop-in for `keras.layers.LSTM`."""
 
     cell_class = LSTMCell
+    cudnn_layer_options = CUDNN_LAYER_OPTIONS

@@ -19,8 +19,19 @@ Cho-2014 GRU), gradients are hand-written instead of differentiating the loop:
 
 Autodiff of the loop would instead form dU one (H, B) x (B, G) product per step
 and stack every intermediate of the gate math; the fused pass stores only z_h
-and the states. `tests/test_recurrence.py` checks it against autodiff and
+and the states. `tests/test_numerics.py` checks it against autodiff and
 finite differences.
+
+Recurrent dropout (Keras' `recurrent_dropout`, Gal & Ghahramani 2016): gate g reads
+h_{t-1} through its own mask m_g (B, H), drawn once per call and shared by all steps:
+
+    z_h(t) = [(h_{t-1} * m_1) U_1, ..., (h_{t-1} * m_G) U_G] (+ b_h)      U = [U_1 .. U_G]
+
+The fused backward pass then carries
+        dh_{t-1} += sum_g (dz_h,g(t) U_g^T) * m_g
+    and forms the weight gradient from the masked states:
+        dU_g = [h_0 * m_g .. h_{T-1} * m_g]^T [dz_h,g(1) .. dz_h,g(T)]
+Without recurrent dropout (`recurrent_mask` None) the loops are the plain ones above.
 
 Masking: where mask[t, b] is False the step carries the state through
 unchanged and its output is zero.
@@ -38,10 +49,25 @@ def masked_transition(cell, zx_t, zh_t, states, mask_t):
     return _apply_mask(mask_t, output, new_states, states)
 
 
-def masked_step(cell, zx_t, states, weights, mask_t):
+def masked_step(cell, zx_t, states, weights, mask_t, recurrent_mask=None):
     """One whole step (projection and transition) under a mask."""
-    output, new_states = cell.step(zx_t, states, *weights)
+    output, new_states = cell.step(zx_t, states, *weights, recurrent_mask=recurrent_mask)
     return _apply_mask(mask_t, output, new_states, states)
+
+
+def gatewise_matmul(x, kernel):
+    """[x_1 U_1, ..., x_G U_G]: x (B, G, H), kernel U (H, G*K) in G column blocks -> (B, G*K)."""
+    gates = x.shape[1]
+    blocks = tf.reshape(kernel, (tf.shape(kernel)[0], gates, -1))  # (H, G, K)
+    return tf.reshape(tf.einsum("bgh,hgk->bgk", x, blocks), (tf.shape(x)[0], -1))
+
+
+def _gatewise_input_gradient(d_zh, kernel, recurrent_mask):
+    """dh = sum_g (dz_h,g U_g^T) * m_g: d_zh (B, G*K), kernel (H, G*K), recurrent_mask (B, G, H) -> (B, H)."""
+    gates = recurrent_mask.shape[1]
+    blocks = tf.reshape(kernel, (tf.shape(kernel)[0], gates, -1))  # (H, G, K)
+    d_blocks = tf.reshape(d_zh, (tf.shape(d_zh)[0], gates, -1))  # (B, G, K)
+    return tf.reduce_sum(tf.einsum("bgk,hgk->bgh", d_blocks, blocks) * recurrent_mask, axis=1)
 
 
 def _apply_mask(mask_t, output, new_states, states):
@@ -76,8 +102,9 @@ class _Slices:
         return unpacked
 
 
-def _scan(cell, zx, states, mask, weights, return_sequences, record):
-    """Forward loop. zx (T, B, G); states: list of (B, S_i); mask (T, B, 1) or None.
+def _scan(cell, zx, states, mask, weights, return_sequences, record, recurrent_mask=None):
+    """Forward loop. zx (T, B, G); states: list of (B, S_i); mask (T, B, 1) or None;
+    recurrent_mask (B, gates, H) or None.
 
     With `record`, also returns the history needed by the fused backward pass:
     z_h(t) as a (T, B, G) tensor and the list of states before each step, (T, B, S_i).
@@ -99,12 +126,12 @@ def _scan(cell, zx, states, mask, weights, return_sequences, record):
         zx_t, mask_t = inputs.unpack(current)
         arrays = dict(arrays)
         if record:
-            zh_t = cell.recurrent_projection(states[0], *weights)  # (B, G)
+            zh_t = cell.recurrent_projection(states[0], *weights, recurrent_mask=recurrent_mask)  # (B, G)
             output, new_states = masked_transition(cell, zx_t, zh_t, states, mask_t)
             arrays["zh"] = arrays["zh"].write(t, zh_t)
             arrays["states"] = [h.write(t, s) for h, s in zip(arrays["states"], states)]
         else:
-            output, new_states = masked_step(cell, zx_t, states, weights, mask_t)
+            output, new_states = masked_step(cell, zx_t, states, weights, mask_t, recurrent_mask)
         if return_sequences:
             arrays["outputs"] = arrays["outputs"].write(t, output)
         return t + 1, new_states, arrays, inputs.at(tf.minimum(t + 1, steps - 1))
@@ -121,9 +148,9 @@ def _scan(cell, zx, states, mask, weights, return_sequences, record):
     return outputs, final_states, arrays["zh"].stack(), [h.stack() for h in arrays["states"]]
 
 
-def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_outputs, d_final):
+def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_outputs, d_final, recurrent_mask=None):
     """Reverse loop of the fused backward pass (see module docstring)."""
-    recurrent_kernel_t = tf.transpose(weights[0])  # (G, H), once rather than every step
+    recurrent_kernel_t = tf.transpose(weights[0]) if recurrent_mask is None else None  # (G, H), once, not per step
     steps = tf.shape(zx)[0]
     inputs = _Slices(zx, zh_history, mask, d_outputs, *state_history)
     # For cells whose gates read z_x + z_h only (`cell.additive_projections`), dz_x = dz_h.
@@ -147,7 +174,10 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
         if separate_d_zx:
             d_zx = d_zx.write(t, grads.pop(0))
         d_zh_t, d_previous = grads[0], grads[1:]
-        d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
+        if recurrent_mask is None:
+            d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
+        else:
+            d_previous[0] += _gatewise_input_gradient(d_zh_t, weights[0], recurrent_mask)  # (B, H)
         following = inputs.at(tf.maximum(t - 1, 0))
         return t - 1, d_previous, d_zx, d_zh.write(t, d_zh_t), following
 
@@ -158,18 +188,23 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
         maximum_iterations=steps,
     )
     d_zh = d_zh.stack()  # (T, B, G)
-    previous_h = state_history[0]  # (T, B, H)
-    gate_width = tf.shape(d_zh)[-1]
-    d_weights = [
-        tf.matmul(
-            tf.reshape(previous_h, (-1, tf.shape(previous_h)[-1])),
-            tf.reshape(d_zh, (-1, gate_width)),
-            transpose_a=True,
-        )  # (H, G)
-    ]
+    d_weights = [_recurrent_kernel_gradient(state_history[0], d_zh, recurrent_mask)]
     if len(weights) > 1:  # recurrent bias
         d_weights.append(tf.reduce_sum(d_zh, axis=(0, 1)))  # (G,)
     return (d_zx.stack() if separate_d_zx else d_zh), d_initial, d_weights
+
+
+def _recurrent_kernel_gradient(previous_h, d_zh, recurrent_mask):
+    """dU from previous_h (T, B, H) and d_zh (T, B, G): one matmul over all steps; per gate under a mask."""
+    units, gate_width = tf.shape(previous_h)[-1], tf.shape(d_zh)[-1]
+    if recurrent_mask is None:
+        return tf.matmul(
+            tf.reshape(previous_h, (-1, units)), tf.reshape(d_zh, (-1, gate_width)), transpose_a=True
+        )  # (H, G)
+    gates = recurrent_mask.shape[1]
+    dropped_h = previous_h[:, :, None, :] * recurrent_mask  # (T, B, gates, H)
+    d_blocks = tf.reshape(d_zh, (tf.shape(d_zh)[0], tf.shape(d_zh)[1], gates, -1))  # (T, B, gates, K)
+    return tf.reshape(tf.einsum("tbgh,tbgk->hgk", dropped_h, d_blocks), (units, gate_width))  # (H, G)
 
 
 _COMPILED = weakref.WeakKeyDictionary()  # cell -> its XLA-compiled (forward, backward) loops
@@ -191,7 +226,9 @@ def _call_with_cell(loop, cell_ref, *args):
     return loop(cell_ref(), *args)
 
 
-def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, jit_compile=True, training=True):
+def run_recurrence(
+    cell, zx, initial_states, mask, weights, return_sequences, jit_compile=True, training=True, recurrent_mask=None
+):
     """Runs `cell` over the projected inputs.
 
     Args:
@@ -206,12 +243,14 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
         training: record the history the backward pass needs while going
             forward. Otherwise the forward loop records nothing and a gradient,
             if one is asked for all the same, first reruns it to record.
+        recurrent_mask: (B, gates, H) float32 recurrent dropout mask, one (B, H) per
+            gate (see the module docstring), or None.
 
     Returns:
         (outputs (T, B, H) or None, list of final states (B, S_i)).
     """
     if not cell.fused_backward:
-        return _scan(cell, zx, initial_states, mask, weights, return_sequences, False)
+        return _scan(cell, zx, initial_states, mask, weights, return_sequences, False, recurrent_mask)
 
     if jit_compile:
         forward, backward = _compiled_loops(cell)
@@ -224,7 +263,9 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
         # stop_gradient: no tape differentiates `forward`; `grad` below does.
         zx, flat = tf.stop_gradient(zx), [tf.stop_gradient(x) for x in flat]
         states, weights = flat[:num_states], flat[num_states:]
-        outputs, final_states, *history = forward(zx, states, mask, weights, return_sequences, training)
+        outputs, final_states, *history = forward(
+            zx, states, mask, weights, return_sequences, training, recurrent_mask
+        )
 
         def grad(*upstream):
             if return_sequences:
@@ -235,9 +276,9 @@ def run_recurrence(cell, zx, initial_states, mask, weights, return_sequences, ji
             d_final = [tf.zeros_like(s) if d is None else tf.convert_to_tensor(d) for d, s in zip(d_final, final_states)]
             if d_outputs is not None:
                 d_outputs = tf.convert_to_tensor(d_outputs)
-            zh_history, state_history = history or forward(zx, states, mask, weights, False, True)[2:]
+            zh_history, state_history = history or forward(zx, states, mask, weights, False, True, recurrent_mask)[2:]
             d_zx, d_initial, d_weights = backward(
-                zx, mask, weights, zh_history, state_history, d_outputs, d_final
+                zx, mask, weights, zh_history, state_history, d_outputs, d_final, recurrent_mask
             )
             return (d_zx, *d_initial, *d_weights)
 

@@ -3,7 +3,8 @@
 import keras
 import tensorflow as tf
 
-from zoo.layers import checks
+from zoo.layers import input_checks
+from zoo.layers.recurrence import gatewise_matmul
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -128,24 +129,28 @@ class RecurrentCell(keras.layers.Layer):
         """The float32 tensors the loop needs: `[U]`, or `[U, b_h]` with a recurrent bias."""
         return [tf.cast(self.recurrent_kernel, "float32")]
 
-    def recurrent_projection(self, h, recurrent_kernel, recurrent_bias=None):
-        """z_h = h_{t-1} U (+ b_h): (B, H) -> (B, G*H)."""
-        projected = tf.matmul(h, recurrent_kernel)
+    def recurrent_projection(self, h, recurrent_kernel, recurrent_bias=None, recurrent_mask=None):
+        """z_h = h_{t-1} U (+ b_h): (B, H) -> (B, G*H). With a recurrent dropout mask
+        (B, G, H), gate g reads h_{t-1} * m_g: z_h = [(h * m_1) U_1, ..., (h * m_G) U_G] (+ b_h)."""
+        if recurrent_mask is None:
+            projected = tf.matmul(h, recurrent_kernel)
+        else:
+            projected = gatewise_matmul(h[:, None, :] * recurrent_mask, recurrent_kernel)
         return projected if recurrent_bias is None else projected + recurrent_bias
 
     def transition(self, zx, zh, states):
         """The gate math of one step: returns (y_t, [s_t ...])."""
         raise NotImplementedError
 
-    def step(self, zx, states, *weights):
+    def step(self, zx, states, *weights, recurrent_mask=None):
         """One step from the projected input: transition(z_x, recurrent_projection(h))."""
-        return self.transition(zx, self.recurrent_projection(states[0], *weights), states)
+        return self.transition(zx, self.recurrent_projection(states[0], *weights, recurrent_mask=recurrent_mask), states)
 
     def initial_states(self, batch_size, dtype="float32"):
         return [tf.zeros((batch_size, size), dtype) for size in self.state_size]
 
     def call(self, inputs, states):
-        checks.check_step_input(self, inputs, states)
+        input_checks.check_step_input(self, inputs, states)
         states = [tf.cast(s, "float32") for s in states]
         zx = tf.cast(self.project_inputs(inputs), "float32")
         output, new_states = self.step(zx, states, *self.recurrent_weights())

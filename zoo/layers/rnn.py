@@ -3,7 +3,7 @@
 import keras
 import tensorflow as tf
 
-from zoo.layers import checks
+from zoo.layers import input_checks
 from zoo.layers.recurrence import run_recurrence
 
 # Options of the sequence layer itself; a named layer (LSTM, ...) passes every
@@ -14,16 +14,39 @@ SEQUENCE_OPTIONS = (
     "go_backwards",
     "stateful",
     "dropout",
+    "recurrent_dropout",
     "seed",
+    "unroll",
+    "zero_output_for_mask",
     "jit_compile",
     "name",
     "trainable",
 )
 
+# Keras' LSTM and GRU (not SimpleRNN, not RNN) also take these (defaults as Keras'):
+#   implementation: 1 or 2 (0 in legacy configs) is how Keras splits its matmuls; the same
+#     math and results here, where the loop is always the fused one.
+#   use_cudnn: "auto" and False run the loop here; True raises at call, as Keras does where
+#     cuDNN is not available (the zoo has no cuDNN kernel).
+CUDNN_LAYER_OPTIONS = {"implementation": 2, "use_cudnn": "auto"}
+
 # From this many recurrent weights on, the loop ran faster in TF's graph executor than
 # under XLA on CPU (bench/rnn_layers.py, LSTM with 1024 units: 6-7% in two runs; GRU with
 # 1024 units went one way in one run and the other in the next, so it stays on XLA).
 XLA_MAX_RECURRENT_WEIGHTS = 2**22
+
+
+def carry_outputs_over_masked_steps(outputs, mask):
+    """Keras' `zero_output_for_mask=False`: a masked step repeats the output of the last
+    unmasked step before it (zeros before the first). outputs (T, B, H) with zeros at the
+    masked steps, mask (T, B, 1), both in processing order."""
+    steps = tf.shape(outputs)[0]
+    step_index = tf.where(mask[:, :, 0], tf.range(steps)[:, None], -1)  # (T, B), -1 where masked
+    last_valid = tf.scan(tf.maximum, step_index)  # (T, B): the last unmasked step so far
+    carried = tf.gather(
+        tf.transpose(outputs, (1, 0, 2)), tf.transpose(tf.maximum(last_valid, 0)), batch_dims=1
+    )  # (B, T, H)
+    return tf.where((last_valid >= 0)[:, :, None], tf.transpose(carried, (1, 0, 2)), tf.zeros_like(outputs))
 
 
 def dropout_over_time(inputs, rate, seed_generator):
@@ -75,9 +98,17 @@ class RNN(SequenceOutputs, keras.layers.Layer):
             the outputs come in processing (reversed) order, as in Keras.
         stateful: carry the final states of a batch over as the initial states
             of the next (truncated BPTT); needs a fixed batch size. Call
-            `reset_states()` between independent texts.
+            `reset_state()` between independent texts.
         dropout: rate of dropout on the inputs, one mask per sequence.
-        seed: seed of the dropout.
+        recurrent_dropout: rate of dropout on h_{t-1}, as Keras': each gate g reads
+            h_{t-1} * m_g through its own mask m_g (B, H), drawn once per call and
+            shared by all steps (`zoo.layers.recurrence`).
+        seed: seed of both dropouts.
+        unroll: accepted for Keras compatibility, no effect: the loop is always the
+            compiled while loop (Keras' unrolled loop computes the same outputs).
+        zero_output_for_mask: with `return_sequences` and a mask, output zeros at the
+            masked steps; False (Keras' default) repeats the last unmasked step's
+            output there (zeros before the first).
         jit_compile: compile the loop with XLA (True), or run it in TensorFlow's
             graph executor (False). "auto" (default) picks what measured faster
             on CPU (README, Speed): XLA unless the recurrent kernel holds
@@ -95,6 +126,8 @@ class RNN(SequenceOutputs, keras.layers.Layer):
     # Set by SimpleRNN, LSTM and GRU: their first argument is `units`, and every
     # keyword that is not a sequence option goes to their cell.
     cell_class = None
+    # Set to CUDNN_LAYER_OPTIONS by LSTM and GRU, which take them as Keras' do.
+    cudnn_layer_options = {}
 
     def __init__(
         self,
@@ -104,10 +137,14 @@ class RNN(SequenceOutputs, keras.layers.Layer):
         go_backwards=False,
         stateful=False,
         dropout=0.0,
+        recurrent_dropout=0.0,
         seed=None,
+        unroll=False,
+        zero_output_for_mask=False,
         jit_compile="auto",
         **kwargs,
     ):
+        cudnn_options = {name: kwargs.pop(name, default) for name, default in self.cudnn_layer_options.items()}
         if self.cell_class is not None:
             cell_options = {k: kwargs.pop(k) for k in list(kwargs) if k not in SEQUENCE_OPTIONS + ("dtype",)}
             units = cell if cell is not None else cell_options.pop("units", None)
@@ -115,8 +152,10 @@ class RNN(SequenceOutputs, keras.layers.Layer):
         elif isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
         super().__init__(**kwargs, autocast=False)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"Layer '{self.name}': `dropout` must be in [0, 1), got {dropout}")
+        for option, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"Layer '{self.name}': `{option}` must be in [0, 1), got {rate}")
+        self._check_cudnn_options(**cudnn_options)
         if jit_compile not in (True, False, "auto"):
             raise ValueError(f"Layer '{self.name}': `jit_compile` must be True, False or 'auto', got {jit_compile!r}")
         self.cell = cell
@@ -125,9 +164,14 @@ class RNN(SequenceOutputs, keras.layers.Layer):
         self.go_backwards = go_backwards
         self.stateful = stateful
         self.dropout = dropout
+        self.recurrent_dropout = recurrent_dropout
         self.seed = seed
+        self.unroll = unroll
+        self.zero_output_for_mask = zero_output_for_mask
         self.jit_compile = jit_compile
-        self.seed_generator = keras.random.SeedGenerator(seed) if dropout else None
+        for name, value in cudnn_options.items():
+            setattr(self, name, value)
+        self.seed_generator = keras.random.SeedGenerator(seed) if dropout or recurrent_dropout else None
         self.supports_masking = True
         self.states = None
         self.input_size = None
@@ -141,7 +185,7 @@ class RNN(SequenceOutputs, keras.layers.Layer):
         return self.cell.output_size
 
     def build(self, input_shape):
-        checks.check_sequence_shape(self, input_shape)
+        input_checks.check_sequence_shape(self, input_shape)
         self.input_size = input_shape[-1]
         if not self.cell.built:  # loading a saved model builds the cell from its own config first
             self.cell.build(input_shape)
@@ -160,7 +204,7 @@ class RNN(SequenceOutputs, keras.layers.Layer):
                 for i, size in enumerate(self.state_size)
             ]
 
-    def reset_states(self):
+    def reset_state(self):
         """Zeroes the carried states of a stateful layer."""
         for state in self.states or []:
             state.assign(tf.zeros_like(state))
@@ -168,17 +212,23 @@ class RNN(SequenceOutputs, keras.layers.Layer):
     def initial_states(self, inputs, initial_state):
         batch_size = inputs.shape[0]
         if initial_state is not None:
-            return checks.check_initial_state(self, initial_state, self.state_size, batch_size)
+            return input_checks.check_initial_state(self, initial_state, self.state_size, batch_size)
         if self.stateful:
             return [tf.convert_to_tensor(state) for state in self.states]
         return self.cell.initial_states(tf.shape(inputs)[0])
 
     def call(self, inputs, mask=None, initial_state=None, training=False):
-        checks.check_sequence_input(self, inputs, self.input_size)
-        mask = checks.check_mask(self, mask, inputs)
+        if getattr(self, "use_cudnn", None) is True:
+            raise ValueError(
+                f"Layer '{self.name}': use_cudnn=True was specified, but the zoo has no cuDNN kernel. "
+                "Pass use_cudnn='auto' (or False) to run its own loop."
+            )
+        input_checks.check_sequence_input(self, inputs, self.input_size)
+        mask = input_checks.check_mask(self, mask, inputs)
         states = self.initial_states(inputs, initial_state)
         if training and self.dropout:
             inputs = dropout_over_time(inputs, self.dropout, self.seed_generator)
+        recurrent_mask = self.recurrent_dropout_mask(tf.shape(inputs)[0]) if training and self.recurrent_dropout else None
 
         x = tf.transpose(inputs, (1, 0, 2))  # (T, B, D)
         zx = tf.cast(self.cell.project_inputs(x), "float32")  # (T, B, G)
@@ -190,13 +240,15 @@ class RNN(SequenceOutputs, keras.layers.Layer):
 
         outputs, final_states = run_recurrence(
             self.cell, zx, states, mask, self.cell.recurrent_weights(), self.return_sequences,
-            jit_compile=self.loop_jit_compile(), training=bool(training),
+            jit_compile=self.loop_jit_compile(), training=bool(training), recurrent_mask=recurrent_mask,
         )
         if self.stateful:
             for variable, state in zip(self.states, final_states):
                 variable.assign(state)
 
         if self.return_sequences:
+            if mask is not None and not self.zero_output_for_mask:
+                outputs = carry_outputs_over_masked_steps(outputs, mask)
             output = tf.transpose(outputs, (1, 0, 2))  # (B, T, H)
         else:
             output = final_states[0]  # the last (valid) step's output, (B, H)
@@ -204,6 +256,17 @@ class RNN(SequenceOutputs, keras.layers.Layer):
         if self.return_state:
             return [output, *final_states]
         return output
+
+    def recurrent_dropout_mask(self, batch_size):
+        """One (B, H) dropout mask per gate, (B, gates, H): 0 or 1 / (1 - rate)."""
+        ones = tf.ones((batch_size, self.cell.gate_count, self.cell.units))
+        return keras.random.dropout(ones, self.recurrent_dropout, seed=self.seed_generator)
+
+    def _check_cudnn_options(self, use_cudnn="auto", implementation=2):
+        if use_cudnn not in ("auto", True, False):
+            raise ValueError(f"Layer '{self.name}': `use_cudnn` must be 'auto', True or False, got {use_cudnn!r}")
+        if implementation not in (0, 1, 2):
+            raise ValueError(f"Layer '{self.name}': `implementation` must be 0 (legacy), 1 or 2, got {implementation!r}")
 
     def loop_jit_compile(self):
         if self.jit_compile != "auto":
@@ -218,8 +281,12 @@ class RNN(SequenceOutputs, keras.layers.Layer):
             "go_backwards": self.go_backwards,
             "stateful": self.stateful,
             "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "unroll": self.unroll,
+            "zero_output_for_mask": self.zero_output_for_mask,
             "jit_compile": self.jit_compile,
+            **{name: getattr(self, name) for name in self.cudnn_layer_options},
         }
         if self.cell_class is None:
             config["cell"] = keras.saving.serialize_keras_object(self.cell)

@@ -14,13 +14,14 @@ class Stacked(SequenceOutputs, keras.layers.Layer):
         h^(l)_t = RNN_l(d(h^(l-1)))_t  (+ h^(l-1)_t with `residual`, where widths agree)
 
     d is dropout between layers (one mask per sequence, as in `RNN`'s input
-    dropout); there is no dropout on the recurrent connections, and none before
-    the first or after the last layer. Each layer keeps its own hoisted input
+    dropout); none before the first or after the last layer (recurrent dropout is
+    each layer's own `recurrent_dropout`). Each layer keeps its own hoisted input
     projection and compiled loop.
 
     Args:
         layers: zoo `RNN` or `Bidirectional` layers. Their `return_sequences` and
-            `return_state` are set by the stack.
+            `return_state` are set by the stack, and their `zero_output_for_mask`
+            to True: masked steps output zeros.
         dropout: rate of dropout between layers.
         residual: add each layer's input to its output where the widths agree
             (Wu et al. 2016); masked steps stay zero.
@@ -77,9 +78,9 @@ class Stacked(SequenceOutputs, keras.layers.Layer):
                 layer.build(shape)
             shape = shape[:2] + (layer.output_size,)
 
-    def reset_states(self):
+    def reset_state(self):
         for layer in self.stacked_layers:
-            layer.reset_states()
+            layer.reset_state()
 
     def call(self, inputs, mask=None, initial_state=None, training=False):
         initial_states = self._split_initial_state(initial_state)
@@ -126,4 +127,6 @@ def _set_outputs(layer, return_sequences, return_state):
     for target in [layer, *layers]:
         target.return_sequences = return_sequences
         target.return_state = return_state
+        if hasattr(target, "zero_output_for_mask"):
+            target.zero_output_for_mask = True
 
