@@ -61,3 +61,22 @@ def test_the_pos_tagger_card():
     config = ud_pos_tagging.Config(**metadata["config"])
     assert config == ud_pos_tagging.CONFIGS["pos-ewt-bilstm"]
     assert ud_pos_tagging.model_card(config, model, metadata["upos_accuracy"], metadata["history"]) == card
+
+
+@pytest.mark.skipif(not (DATA_DIR / "sst2" / "train.tsv").exists(), reason="SST-2 is not in the data dir")
+def test_the_sentiment_card():
+    """The counts of sentences and phrases on the card are the split's: carved from the data, as the recipe does."""
+    metadata, model_config, card = shipped("sentiment-sst2-bilstm")
+    # The study fields that recipes/sst2_sentiment.py's Config no longer has: the shipped model's are the plain
+    # classifier's (experiments/sst2_studies.py's StudyConfig defaults).
+    study_fields = {"members": 1, "pretrained_lm": False, "lm_sequence_length": 50, "lm_learning_rate": 0.002,
+                    "lm_dropout": 0.3}
+    assert {field: metadata["config"].pop(field) for field in study_fields} == study_fields
+    assert metadata["language_model_history"] is None
+    config = sst2_sentiment.Config(**metadata["config"])
+    assert config == sst2_sentiment.CONFIGS["sentiment-sst2-bilstm"]
+    model = types.SimpleNamespace(tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(
+        model_config["tokenizer"])), count_params=lambda: metadata["parameters"])
+    split = sst2_sentiment.load_split(config, DATA_DIR)
+    assert sst2_sentiment.build_tokenizer(config, split).vocabulary_size == model.tokenizer.vocabulary_size
+    assert sst2_sentiment.model_card(config, model, metadata, split) == card
