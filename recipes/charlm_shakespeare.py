@@ -23,13 +23,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from recipes.card import render_card
+from recipes.card import render_card, training_summary
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import fit
+from zoo.layers import CELLS
 from zoo.models import RecurrentLanguageModel
+from zoo.text import RESERVED, UNK_ID
 
-CELL_NAMES = {"lstm": "LSTM", "gru": "GRU", "rnn": "SimpleRNN"}  # the zoo layer of each cell (rnn: Elman)
-RESERVED = ("<pad>", "<unk>", "<bos>", "<eos>")  # ids 0..3; characters start at 4
 QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests
 
 
@@ -82,8 +82,7 @@ def vocabulary_of(text):
 
 def encode(text, vocabulary):
     index = {c: i + len(RESERVED) for i, c in enumerate(vocabulary)}
-    unknown = RESERVED.index("<unk>")
-    return np.array([index.get(c, unknown) for c in text], dtype="int32")
+    return np.array([index.get(c, UNK_ID) for c in text], dtype="int32")
 
 
 def training_windows(ids, config, epoch_seed):
@@ -199,15 +198,19 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
 def model_card(config, model, result, history, data_dir):
     command, count = validation_command(data_dir)
-    best = min(history, key=lambda row: float(row["val_loss"]))
-    minutes = float(history[-1]["train_seconds"]) / 60
-    still_falling = best is history[-1] and len(history) < config.max_epochs
+    summary = training_summary(history)
+    still_falling = summary["best"] is history[-1] and len(history) < config.max_epochs
     ending = (" Training ended at its time budget with the validation loss still falling: a longer run would "
               "do better." if still_falling else "")
-    return render_card("charlm_shakespeare", config=config, cell_name=CELL_NAMES[config.cell],
+    return render_card("charlm_shakespeare", config=config, cell_name=cell_name(config.cell),
                        vocabulary_size=model.vocabulary_size, parameters=model.count_params(), result=result,
-                       count=count, command=command, best_loss=float(best["val_loss"]), epochs=len(history),
-                       chosen_epoch=int(best["epoch"]), minutes=minutes, ending=ending)
+                       count=count, command=command, best_loss=float(summary["best"]["val_loss"]), ending=ending,
+                       **summary)
+
+
+def cell_name(cell):
+    """The zoo layer of a cell: "LSTM", "GRU" or "SimpleRNN" (Elman)."""
+    return CELLS[cell].layer.__name__
 
 
 def plot_learning_curves(output):
@@ -226,7 +229,7 @@ def plot_learning_curves(output):
         if config.name not in list_models():
             continue
         rows = json.loads((checkpoint_folder(config.name) / "metadata.json").read_text())["history"]
-        label = f"{CELL_NAMES[config.cell]} {config.num_layers}x{config.units}"
+        label = f"{cell_name(config.cell)} {config.num_layers}x{config.units}"
         loss = [float(r["val_loss"]) for r in rows]
         by_step.plot([int(r["step"]) for r in rows], loss, marker="o", markersize=3, label=label)
         by_time.plot([float(r["train_seconds"]) / 60 for r in rows], loss, marker="o", markersize=3, label=label)

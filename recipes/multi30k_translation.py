@@ -23,6 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes.card import render_card, training_summary
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.evaluation import corpus_bleu
@@ -234,54 +235,13 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
 
 def model_card(config, model, results, seconds, history):
-    best = min(history, key=lambda row: float(row["val_loss"]))
-    minutes = float(history[-1]["train_seconds"]) / 60
-    source, target = LANGUAGES[config.source], LANGUAGES[config.target]
-    test, val = results["test_2016_flickr"], results["val"]
-    return f"""# {config.name}
-
-{source} -> {target} translation: the attentional encoder-decoder of Bahdanau et al. (2015) built
-from zoo layers. Source embedding ({config.embedding_dim}) -> {config.encoder_layers} x bidirectional zoo
-`{config.cell.upper()}` ({config.encoder_units} units a direction) -> Bahdanau (additive) attention
-({config.attention_units}) -> `{config.cell.upper()}` decoder ({config.decoder_units} units) whose gates read the
-previous target embedding and the context -> maxout deep output tied to the target embedding.
-Sentencepiece (unigram) subwords, {model.source_vocabulary_size} {config.source} / {model.target_vocabulary_size}
-{config.target} ids, learned on the training split; tokenization runs in the graph.
-{model.count_params():,} parameters, stored as float16 (they load as float32; every number below
-was measured with the stored weights).
-
-## Data
-
-Multi30k task 1 (multi30k/dataset: train 29,000 pairs, val 1,014, test_2016_flickr 1,000;
-image descriptions; the images are under Flickr terms, the data is for non-commercial
-research and education). The validation split chose the epoch; the test split was
-translated once, for this card.
-
-## Metrics
-
-Beam search (beam {config.beam_size}, length-normalised), cased detokenized output:
-
-| split | sacreBLEU | lowercased tokenized BLEU | sentences | seconds |
-|---|---:|---:|---:|---:|
-| test_2016_flickr | {test['sacrebleu']:.2f} | {test['lowercased_bleu']:.2f} | {test['sentences']} | {seconds['test_2016_flickr']:.0f} |
-| val | {val['sacrebleu']:.2f} | {val['lowercased_bleu']:.2f} | {val['sentences']} | {seconds['val']:.0f} |
-
-sacreBLEU signature: `{test['signature']}`; the lowercased column is the same with `lowercase=True`
-(13a tokens), to compare with tutorials that score lowercased tokens. Measured by:
-
-```bash
-zoo evaluate {config.name} --src "$ZOO_DATA_DIR/multi30k/test_2016_flickr.{config.source}" \\
-    --ref "$ZOO_DATA_DIR/multi30k/test_2016_flickr.{config.target}"
-```
-
-## Training
-
-`zoo train multi30k_translation --model {config.name}`: Adam (learning rate {config.learning_rate},
-clipnorm {config.clipnorm}), label smoothing {config.label_smoothing}, dropout {config.dropout}, batches of
-{config.batch_size} sentence pairs of similar length, learning rate halved when the validation loss
-stalls, the epoch with the best validation loss kept. {len(history)} epochs ({int(best['epoch'])} chosen),
-{minutes:.0f} minutes on 2 CPU cores (TensorFlow 2.21).
-"""
+    """The card; `seconds`: how long beam search took on each split (not kept in metadata.json)."""
+    return render_card(
+        "multi30k_translation", config=config, source=LANGUAGES[config.source], target=LANGUAGES[config.target],
+        cell_name=config.cell.upper(), source_vocabulary_size=model.source_vocabulary_size,
+        target_vocabulary_size=model.target_vocabulary_size, parameters=model.count_params(),
+        test=results["test_2016_flickr"], val=results["val"], seconds=seconds, **training_summary(history),
+    )
 
 
 def main(argv=None):

@@ -30,11 +30,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes.card import render_card, training_summary
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import fit
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
-from zoo.text import WordTokenizer
+from zoo.text import RESERVED, WordTokenizer
 
 SPLITS = ("train", "valid", "test")
 QUALITY_CHECK_LINES = 200  # the first lines of ptb.test.txt, re-evaluated by tests/test_shipped_models.py
@@ -307,59 +308,20 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
 
 def model_card(config, model, results, history):
-    best = min(history, key=lambda row: float(row["val_loss"]))
-    minutes = float(history[-1]["train_seconds"]) / 60
-    optimizer = "SGD" if config.optimizer == "sgd" else "Adam"
+    summary = training_summary(history)
     schedule = (f"the rate halved after every epoch that lowered the validation loss by no more than "
                 f"{config.plateau_min_delta} nats/token" if config.constant_epochs is None
                 else f"the rate x {config.decay} every epoch after the first {config.constant_epochs}")
     rows = "\n".join(f"| {split} | **{result['perplexity']:.2f}** | {result['nats']:.4f} | {result['tokens']:,} |"
                      for split, result in results.items())
-    zaremba = ZAREMBA_TEST_PERPLEXITY
-    return f"""# {config.name}
-
-A word-level language model of the Penn Treebank: embedding ({config.embedding_dim}) -> {config.num_layers} x zoo
-`LSTM` ({config.units} units) -> softmax over {model.vocabulary_size:,} ids.
-{output_layer_description(config)}; {dropout_description(config)}.
-{model.count_params():,} parameters, stored as float16 (they load as float32; every number below was
-measured with the stored weights).
-
-## Data
-
-The Penn Treebank as Mikolov prepared it (`ptb/ptb.{{train,valid,test}}.txt`: 10,000 words, rare words
-written `<unk>`, numbers `N`, one sentence a line), each line followed by `<eos>`. The vocabulary is
-the training split's words: `<unk>` and `<eos>` are reserved ids of the tokenizer, so the model
-reads 4 reserved ids (`<pad>`, `<unk>`, `<bos>`, `<eos>`) + PTB's other {model.vocabulary_size - 4:,} words =
-{model.vocabulary_size:,} ids. Any text can be read: words outside the vocabulary become `<unk>`.
-
-## Metrics
-
-Perplexity exp(mean nats/token) over the whole text in one stream, the state carried from the first
-token to the last, every token but the first scored once (as Zaremba et al. 2014 evaluate):
-
-| split | perplexity | nats/token | tokens scored |
-|---|---:|---:|---:|
-{rows}
-
-For scale, Zaremba et al.'s test perplexity: small LSTM (2x200, no dropout, 4.6M parameters)
-{zaremba['small']}, medium (2x650, dropout 0.5, 20M) {zaremba['medium']}, large (2x1500, 66M) {zaremba['large']}.
-Measured by:
-
-```bash
-zoo evaluate {config.name} --text-file "${{ZOO_DATA_DIR:-../shared/data}}/ptb/ptb.test.txt"
-```
-
-## Training
-
-`zoo train ptb_language_model --model {config.name}`: truncated backpropagation through time over
-{config.batch_size} contiguous streams, windows of {config.sequence_length} tokens, the state carried from
-window to window within an epoch; {optimizer} (learning rate {config.learning_rate} on the mean loss per
-token, gradients clipped to a global norm of {config.global_clipnorm}), {schedule}; the epoch with
-the best validation perplexity kept ({math.exp(float(best['val_loss'])):.2f} with the float32 weights).
-{len(history)} epochs ({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU cores (AMD EPYC,
-TensorFlow 2.21). Validation perplexity after each epoch:
-{", ".join(f"{float(row['val_perplexity']):.1f}" for row in history)}.
-"""
+    return render_card(
+        "ptb_language_model", config=config, vocabulary_size=model.vocabulary_size, words=model.vocabulary_size - len(RESERVED),
+        output_layer=output_layer_description(config), dropout=dropout_description(config),
+        parameters=model.count_params(), rows=rows, zaremba=ZAREMBA_TEST_PERPLEXITY,
+        optimizer="SGD" if config.optimizer == "sgd" else "Adam", schedule=schedule,
+        best_perplexity=math.exp(float(summary["best"]["val_loss"])), **summary,
+        perplexities=", ".join(f"{float(row['val_perplexity']):.1f}" for row in history),
+    )
 
 
 def output_layer_description(config):

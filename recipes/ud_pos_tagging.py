@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes.card import render_card, training_summary
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.corpora import read_conllu
@@ -170,59 +171,14 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
 
 def model_card(config, model, results, history):
-    best = max(history, key=lambda row: float(row["val_accuracy"]))
-    minutes = float(history[-1]["train_seconds"]) / 60
-    test, dev = results["test"], results["dev"]
     rows = "\n".join(
         f"| {split} | {r['accuracy']:.2%} | {r['words']:,} | {r['sentences']:,} | {r['unseen_accuracy']:.2%} "
         f"| {r['unseen_words']:,} |"
-        for split, r in (("test", test), ("dev", dev))
+        for split, r in (("test", results["test"]), ("dev", results["dev"]))
     )
-    return f"""# {config.name}
-
-Universal POS tagger (17 UPOS tags) for English, from zoo layers: every word is read twice, as a
-lowercased word embedding ({config.word_dim}; {model.word_tokenizer.vocabulary_size:,} ids: the training
-words seen at least {config.min_word_count} times) and by a character BiLSTM over its spelling
-({config.char_dim}-dim characters, {config.char_units} units a direction), so words never seen in training
-are tagged from their shape; a {config.num_layers}-layer BiLSTM ({config.units} units a direction) reads the
-sentence and a softmax tags each word. No pretrained embeddings. {model.count_params():,} parameters.
-Input: words (gold tokenization) or whitespace-tokenized text.
-
-## Data
-
-UD English EWT v2.16 (CC BY-SA 4.0): train 12,544 sentences, dev 2,001, test 2,077. Web text
-(weblogs, newsgroups, emails, reviews, Yahoo! answers). The dev split chose the epoch; the test
-split was tagged once, for this card.
-
-## Metrics
-
-UPOS accuracy per syntactic word with gold tokenization ("unseen": words outside the word
-vocabulary, read as `<unk>`, tagged from their characters and context):
-
-| split | UPOS accuracy | words | sentences | unseen-word accuracy | unseen words |
-|---|---:|---:|---:|---:|---:|
-{rows}
-
-Measured by:
-
-```bash
-zoo evaluate {config.name} --conllu "$ZOO_DATA_DIR/ud_english_ewt/en_ewt-ud-test.conllu"
-```
-
-## Training
-
-`zoo train ud_pos_tagging --model {config.name}`: Adam (learning rate {config.learning_rate}, beta_2 0.9,
-clipnorm {config.clipnorm}), batches of {config.batch_size} sentences of similar length, dropout
-{config.dropout} (inputs, between layers, before the softmax), word dropout {config.word_dropout} (a known
-word read as `<unk>`), learning rate halved when the dev accuracy stalls, the epoch with the best
-dev accuracy kept. {len(history)} epochs ({int(best['epoch'])} chosen), {minutes:.0f} minutes on 2 CPU
-cores (TensorFlow 2.21).
-
-## Limits
-
-Trained on web English with gold tokenization: `zoo tag` splits raw text on whitespace only, so
-punctuation glued to a word ("word,") is read as part of it; tokenize first for best results.
-"""
+    return render_card("ud_pos_tagging", config=config, word_ids=model.word_tokenizer.vocabulary_size,
+                       parameters=model.count_params(), rows=rows,
+                       **training_summary(history, monitor="val_accuracy", best=max))
 
 
 def main(argv=None):

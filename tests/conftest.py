@@ -8,7 +8,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from recipes.sst2_sentiment import LANGUAGE_MODEL_TEXTS  # noqa: E402
+from experiments.sst2_studies import LANGUAGE_MODEL_TEXTS  # noqa: E402
 
 SEED = 1234
 

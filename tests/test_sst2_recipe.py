@@ -1,5 +1,6 @@
-"""recipes.sst2_sentiment: the validation slice carved by sentence, the pooling report, and a tiny
-run end to end (train, package, `zoo evaluate --tsv` agreeing with the card; LM pretraining)."""
+"""recipes.sst2_sentiment: the validation slice carved by sentence and a tiny run end to end (train, package,
+`zoo evaluate --tsv` agreeing with the card); its studies (experiments/sst2_studies.py): the pooling report,
+an ensemble, LM pretraining."""
 
 import dataclasses
 import json
@@ -8,8 +9,10 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import run, run_error
+from helpers import run
+from experiments import sst2_studies as studies
 from recipes import sst2_sentiment as recipe
+from zoo.checkpoints import CheckpointError
 from zoo.training import TrainingOptions
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble
@@ -50,7 +53,7 @@ def test_the_pooling_report_has_a_row_per_pooling_and_a_plot(tmp_path):
     results = {mode: [run_result(0.80 + 0.01 * k + 0.001 * s, 0.82 + 0.002 * s) for s in range(3)]
                for k, mode in enumerate(POOLING_MODES)}
     report = tmp_path / "docs" / "pooling.md"
-    recipe.write_pooling_report(results, recipe.CONFIGS["sentiment-sst2-bilstm"], 8.0, report)
+    studies.write_pooling_report(results, studies.CONFIGS["sentiment-sst2-bilstm"], 8.0, report)
     text = report.read_text()
     for mode in POOLING_MODES:
         assert f"| `{mode}` | 3 |" in text
@@ -88,8 +91,8 @@ def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, 
 @pytest.mark.slow
 def test_an_ensemble_trains_its_members_one_by_one_resumes_and_packages(data_dir, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    flags = ["--model", "sentiment-sst2-tiny-ensemble", "--data-dir", data_dir, "--run-dir", run_dir]
-    assert run(capsys, "train", "sst2_sentiment", *flags)[0] == 0
+    flags = ["--model", "sentiment-sst2-tiny-ensemble", "--data-dir", str(data_dir), "--run-dir", str(run_dir)]
+    studies.main(flags)
     members = [keras.saving.load_model(run_dir / f"member-{k}" / "best.keras") for k in range(2)]
     ensemble = keras.saving.load_model(run_dir / "best.keras")
     assert isinstance(ensemble, ClassifierEnsemble) and len(ensemble.members) == 2
@@ -98,13 +101,15 @@ def test_an_ensemble_trains_its_members_one_by_one_resumes_and_packages(data_dir
     assert not np.allclose(*probabilities)  # other seeds
     np.testing.assert_allclose(ensemble.classify(texts)[1], np.mean(probabilities, axis=0), atol=1e-6)
 
-    assert "pass --resume" in run_error(capsys, "train", "sst2_sentiment", *flags)  # not overwritten
-    code, out, _ = run(capsys, "train", "sst2_sentiment", *flags, "--resume")  # finished members are kept
-    assert code == 0 and out.count("finished in an earlier run") == 2
+    with pytest.raises(CheckpointError, match="pass --resume"):  # not overwritten
+        studies.main(flags)
+    capsys.readouterr()
+    studies.main(flags + ["--resume"])  # finished members are kept
+    assert capsys.readouterr().out.count("finished in an earlier run") == 2
     np.testing.assert_allclose(keras.saving.load_model(run_dir / "best.keras").classify(texts)[1],
                                np.mean(probabilities, axis=0), atol=1e-6)
 
-    run(capsys, "train", "sst2_sentiment", *flags, "--package", "--checkpoints-dir", tmp_path / "checkpoints")
+    studies.main(flags + ["--package", "--checkpoints-dir", str(tmp_path / "checkpoints")])
     folder = tmp_path / "checkpoints" / "sentiment-sst2-tiny-ensemble"
     metadata = json.loads((folder / "metadata.json").read_text())
     code, out, _ = run(capsys, "evaluate", folder, "--tsv", data_dir / "sst2" / "dev.tsv")
@@ -115,14 +120,14 @@ def test_an_ensemble_trains_its_members_one_by_one_resumes_and_packages(data_dir
 
 @pytest.mark.slow
 def test_language_models_pretrain_and_the_classifier_starts_from_them(data_dir, tmp_path):
-    config = dataclasses.replace(recipe.CONFIGS["sentiment-sst2-tiny"], pretrained_lm=True, lm_sequence_length=8,
+    config = dataclasses.replace(studies.CONFIGS["sentiment-sst2-tiny"], pretrained_lm=True, lm_sequence_length=8,
                                  max_epochs=1)
     with pytest.raises(FileNotFoundError, match="--pretrain-lm first"):
-        recipe.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
-    recipe.pretrain_language_models(config, data_dir, tmp_path, TrainingOptions(max_minutes=0.05))
-    forward, backward = recipe.load_language_models(tmp_path)
+        studies.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
+    studies.pretrain_language_models(config, data_dir, tmp_path, TrainingOptions(max_minutes=0.05))
+    forward, backward = studies.load_language_models(tmp_path)
     assert forward.tokenizer.get_vocabulary() == backward.tokenizer.get_vocabulary()
-    history = recipe.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
+    history = studies.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
     assert len(history.history["val_accuracy"]) == 1
     with pytest.raises(ValueError, match="does not start from language models"):
-        recipe.pretrain_language_models(recipe.CONFIGS["sentiment-sst2-tiny"], data_dir, tmp_path, TrainingOptions())
+        studies.pretrain_language_models(studies.CONFIGS["sentiment-sst2-tiny"], data_dir, tmp_path, TrainingOptions())
