@@ -18,7 +18,6 @@ import types
 
 import keras
 import keras.src.layers
-import pytest
 
 from zoo import layers as zoo_layers
 
