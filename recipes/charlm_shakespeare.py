@@ -28,6 +28,7 @@ from recipes.command_line import argument_parser, run_recipe
 from zoo.training import fit
 from zoo.layers import CELLS
 from zoo.models import RecurrentLanguageModel
+from zoo.tasks.language_modeling import next_token_windows
 from zoo.text import RESERVED, UNK_ID
 
 QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests
@@ -91,17 +92,13 @@ def training_windows(ids, config, epoch_seed):
     length = config.sequence_length
     offset = int(rng.integers(0, length))
     count = (len(ids) - offset - 1) // length
-    starts = offset + length * rng.permutation(count)
-    inputs = np.stack([ids[s : s + length] for s in starts])  # (N, T)
-    targets = np.stack([ids[s + 1 : s + length + 1] for s in starts])
+    inputs, targets = next_token_windows(ids, length, count, starts=offset + length * rng.permutation(count))
     return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(config.batch_size, drop_remainder=True)
 
 
 def validation_windows(ids, config):
     length = config.validation_sequence_length
-    count = (len(ids) - 1) // length
-    inputs = np.stack([ids[i * length : (i + 1) * length] for i in range(count)])
-    targets = np.stack([ids[i * length + 1 : (i + 1) * length + 1] for i in range(count)])
+    inputs, targets = next_token_windows(ids, length, (len(ids) - 1) // length)
     return tf.data.Dataset.from_tensor_slices((inputs, targets)).batch(config.batch_size)
 
 

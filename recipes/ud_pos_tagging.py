@@ -26,6 +26,7 @@ from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.corpora import read_conllu
 from zoo.evaluation import tagging_accuracy
 from zoo.models import SequenceTagger
+from zoo.tasks.tagging import padded_batch
 from zoo.text import CharTokenizer, WordTokenizer
 
 SPLITS = {"train": "en_ewt-ud-train.conllu", "dev": "en_ewt-ud-dev.conllu", "test": "en_ewt-ud-test.conllu"}
@@ -86,17 +87,9 @@ def vocabularies(config, sentences, run_dir):
             CharTokenizer(saved["characters"], name="char_tokenizer"), saved["tags"])
 
 
-def make_batch(sentences, tag_index):
-    """(words (B, T) str padded with "", tag ids (B, T) int32 padded with 0: masked by the model)."""
-    width = max(len(s.words) for s in sentences)
-    words = np.array([list(s.words) + [""] * (width - len(s.words)) for s in sentences], dtype=object)
-    tags = np.array([[tag_index[t] for t in s.tags] + [0] * (width - len(s.tags)) for s in sentences], np.int32)
-    return words, tags
-
-
 def batches(sentences, tag_index, batch_size, rng=None):
     lengths = [len(s.words) for s in sentences]
-    return [make_batch([sentences[i] for i in b], tag_index) for b in bucketed_indices(lengths, batch_size, rng)]
+    return [padded_batch([sentences[i] for i in b], tag_index) for b in bucketed_indices(lengths, batch_size, rng)]
 
 
 BATCH_SIGNATURE = (tf.TensorSpec((None, None), tf.string), tf.TensorSpec((None, None), tf.int32))  # (words, tags)

@@ -1,7 +1,8 @@
 """What a kind of model is for, and everything the zoo does with a model by its kind."""
 
 import numpy as np
-import tensorflow as tf
+
+from zoo.training.data import dataset_of
 
 
 class Task:
@@ -58,5 +59,4 @@ def shuffled_batches(examples, batch_size, shuffle, seed, make_batch, signature)
     order = np.random.default_rng(seed).permutation(len(examples)) if shuffle else np.arange(len(examples))
     batches = [make_batch([examples[i] for i in order[start : start + batch_size]])
                for start in range(0, len(order), batch_size)]
-    dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=signature)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
+    return dataset_of(batches, signature)
