@@ -4,6 +4,7 @@
 
 Bracket F1 is unlabeled and micro-averaged over the corpus (evalb style): a bracket is a span of
 2 .. n-1 words (single words and the whole sentence are always right and are not counted).
+Defaults chosen on dev F1 (2 min, word dropout 0.25: 0.655; 4 min, 0.1: 0.633).
 Writes `config.json` (the layer's Keras config, vocabulary included) and `parser.weights.h5`.
 """
 
@@ -81,11 +82,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../../shared/data/sst", help="folder with train.txt and dev.txt")
     parser.add_argument("--out", default="runs/parser", help="folder for config.json and parser.weights.h5")
-    parser.add_argument("--minutes", type=float, default=4.0, help="training time budget")
+    parser.add_argument("--minutes", type=float, default=2.0, help="training time budget")
     parser.add_argument("--units", type=int, default=64)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--embedding-dim", type=int, default=64)
-    parser.add_argument("--word-dropout", type=float, default=0.1)
+    parser.add_argument("--word-dropout", type=float, default=0.25)
     args = parser.parse_args(argv)
     random.seed(0)
     keras.utils.set_random_seed(0)
