@@ -60,3 +60,7 @@ __all__ = [
     "CELLS",
     "cell_named",
 ]
+
+from zoo.layers.tree_parser import TreeParser  # noqa: E402  (issue 18: the easy-first tree parser)
+
+__all__ += ["TreeParser"]
