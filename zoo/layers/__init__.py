@@ -14,6 +14,7 @@ from zoo.layers.rnn import RNN
 from zoo.layers.sequence_pooling import SequencePooling
 from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from zoo.layers.stacked import Stacked
+from zoo.layers.tree_parser import TreeParser
 from zoo.layers.word_character_encoder import WordCharacterEncoder
 
 
@@ -56,11 +57,8 @@ __all__ = [
     "LuongAttention",
     "AttentionDecoder",
     "WordCharacterEncoder",
+    "TreeParser",
     "Cell",
     "CELLS",
     "cell_named",
 ]
-
-from zoo.layers.tree_parser import TreeParser  # noqa: E402  (issue 18: the easy-first tree parser)
-
-__all__ += ["TreeParser"]
