@@ -223,3 +223,151 @@ def test_finite_difference_gradients(name):
         below = loss(inputs)[0]
         weight.assign(original)
         np.testing.assert_allclose((above - below) / (2 * epsilon), np.sum(analytic * direction), rtol=1e-6)
+
+
+# --- padding ------------------------------------------------------------------------------------------------------
+
+
+def relaid(array, steps, wider):
+    """(B, 2*steps-1, ...) -> (B, 2*wider-1, ...): leaves stay, internal slots move from `steps` to `wider`, zeros padded."""
+    out = np.zeros((array.shape[0], 2 * wider - 1, *array.shape[2:]), array.dtype)
+    out[:, :steps], out[:, wider : wider + steps - 1] = array[:, :steps], array[:, steps:]
+    return out
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_padding_never_changes_a_result(name):
+    layer = float64_layer(name)
+    trees, steps, wider = trees_of(name), 6, 9
+    inputs, children, mask = batch(trees, steps, max_children_of(name))
+    nodes, *roots = layer(inputs, children, mask=mask)
+
+    wide_children = relaid(np.where(children >= steps, children + wider - steps, children), steps, wider)
+    wide_children[relaid(np.ones(children.shape, bool), steps, wider) == 0] = -1
+    # A first tree with no real node, whose slots hold anything: it changes nothing either.
+    wide_inputs = np.concatenate([np.full((1, 2 * wider - 1, D), 5.0), relaid(inputs, steps, wider)])
+    wide_children = np.concatenate([-np.ones_like(wide_children[:1]), wide_children])
+    wide_mask = np.concatenate([np.zeros((1, 2 * wider - 1), bool), relaid(mask, steps, wider)])
+    wide_nodes, *wide_roots = layer(wide_inputs, wide_children, mask=wide_mask)
+
+    np.testing.assert_allclose(relaid(nodes.numpy(), steps, wider), wide_nodes[1:], rtol=1e-12, atol=1e-12)
+    for root, wide_root in zip(roots, wide_roots):
+        np.testing.assert_allclose(root, wide_root[1:], rtol=1e-12, atol=1e-12)
+    assert not np.any(wide_nodes[0]) and not np.any(wide_roots[0][0])
+
+
+# --- Keras: configs, saving, fit, graphs of unknown size -------------------------------------------------------
+
+
+def tree_model(name, layer_options=None):
+    """Node inputs, children and mask -> (5-way logits per node, 2-way logits at the root)."""
+    inputs = keras.Input((None, D))
+    children = keras.Input((None, max_children_of(name)), dtype="int32")
+    mask = keras.Input((None,), dtype="bool")
+    nodes, root, *_ = TreeRecurrence(CELLS[name](), return_state=True, **(layer_options or {}))(
+        inputs, children, mask=mask
+    )
+    return keras.Model([inputs, children, mask], [keras.layers.Dense(5)(nodes), keras.layers.Dense(2)(root)])
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_config_round_trip(name):
+    layer = float64_layer(name, return_nodes=False)
+    config = layer.get_config()
+    assert {"cell", "return_nodes", "return_state"} <= set(config)
+    copy = TreeRecurrence.from_config(config)
+    inputs, children, mask = batch(trees_of(name), 6, max_children_of(name))
+    copy(inputs, children, mask=mask)
+    copy.set_weights(layer.get_weights())
+    assert copy.get_config() == config
+    assert type(copy.cell) is type(layer.cell) and copy.cell.get_config() == layer.cell.get_config()
+    for got, expected in zip(copy(inputs, children, mask=mask), layer(inputs, children, mask=mask)):
+        np.testing.assert_allclose(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", CELLS)
+def test_keras_file_round_trip(name, tmp_path):
+    model = tree_model(name)
+    inputs, children, mask = batch(trees_of(name), 6, max_children_of(name))
+    expected = model.predict([inputs, children, mask], verbose=0)
+    model.save(tmp_path / "tree.keras")
+    loaded = keras.models.load_model(tmp_path / "tree.keras")
+    for got, want in zip(loaded.predict([inputs, children, mask], verbose=0), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+
+
+def test_fit_with_node_and_root_losses():
+    model = tree_model("binary_lstm")
+    inputs, children, mask = batch(BINARY_TREES * 2, 6, 2)
+    node_labels = np.random.default_rng(4).integers(0, 5, mask.shape)
+    root_labels = np.arange(len(mask)) % 2
+    model.compile(
+        keras.optimizers.Adam(0.05),
+        [keras.losses.SparseCategoricalCrossentropy(from_logits=True)] * 2,
+    )
+    history = model.fit(
+        [inputs, children, mask], [node_labels, root_labels], sample_weight=[mask.astype("float32"), None],
+        batch_size=4, epochs=5, verbose=0,
+    )
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_runs_in_a_graph_of_unknown_batch_and_tree_size():
+    layer = TreeRecurrence(BinaryTreeLSTMCell(H), return_nodes=False)
+    signature = [
+        tf.TensorSpec((None, None, D), "float32"),
+        tf.TensorSpec((None, None, 2), "int32"),
+        tf.TensorSpec((None, None), "bool"),
+    ]
+    graph = tf.function(lambda x, c, m: layer(x, c, mask=m), input_signature=signature)
+    for trees, steps in [(BINARY_TREES, 6), ([0], 1), (BINARY_TREES[:2], 9)]:
+        inputs, children, mask = batch(trees, steps, 2)
+        inputs = inputs.astype("float32")
+        np.testing.assert_allclose(graph(inputs, children, mask), layer(inputs, children, mask=mask), rtol=1e-6)
+
+
+# --- bad input -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda x, c, m: (x[0], c, m), "rank 3"),
+        (lambda x, c, m: (x.astype("int32"), c, m), "floating-point"),
+        (lambda x, c, m: (x, c.astype("float32"), m), "integer `children`"),
+        (lambda x, c, m: (x, c[..., :1], m), r"`children` of shape \(batch, nodes, 2\)"),
+        (lambda x, c, m: (x, c[:, :-1], m), r"`children` of shape"),
+        (lambda x, c, m: (x, c[0], m), r"`children` of shape"),
+        (lambda x, c, m: (x, c, m[:, :-1]), "mask of shape"),
+    ],
+)
+def test_bad_shapes_and_dtypes_are_value_errors(change, message):
+    layer = TreeRecurrence(BinaryTreeLSTMCell(H))
+    inputs, children, mask = batch(BINARY_TREES, 6, 2)
+    inputs, children, mask = change(inputs.astype("float32"), children, mask)
+    with pytest.raises(ValueError, match=message):
+        layer(inputs, children, mask=mask)
+
+
+@pytest.mark.parametrize(
+    "slot, child, why",
+    [(6, 11, "a later slot"), (6, 99, "outside the tree"), (6, -2, "outside the tree"), (7, 4, "a padding slot")],
+)
+def test_bad_children_fail_an_in_graph_check(slot, child, why):
+    layer = TreeRecurrence(RecursiveCell(H))
+    inputs, children, mask = batch([((0, 1), 2)], 6, 2)  # internal slots 6 and 7; 3..5 and 8..10 are padding
+    children[0, slot, 0] = child
+    with pytest.raises(tf.errors.InvalidArgumentError, match="earlier real node of the same tree"):
+        layer(inputs.astype("float32"), children, mask=mask)
+    graph = tf.function(lambda x, c, m: layer(x, c, mask=m))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="earlier real node of the same tree"):
+        graph(inputs.astype("float32"), children, mask)
+
+
+def test_a_cell_checks_its_children_states():
+    cell = BinaryTreeLSTMCell(H)
+    with pytest.raises(ValueError, match=r"children states of shapes \[\(1, 2, 4\), \(1, 2, 4\)\]"):
+        cell(np.zeros((1, D), "float32"), [np.zeros((1, 3, H), "float32")] * 2)
+    with pytest.raises(ValueError, match="2 children state tensor"):
+        cell(np.zeros((1, D), "float32"), [np.zeros((1, 2, H), "float32")])
