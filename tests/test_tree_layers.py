@@ -371,3 +371,22 @@ def test_a_cell_checks_its_children_states():
         cell(np.zeros((1, D), "float32"), [np.zeros((1, 3, H), "float32")] * 2)
     with pytest.raises(ValueError, match="2 children state tensor"):
         cell(np.zeros((1, D), "float32"), [np.zeros((1, 2, H), "float32")])
+
+
+def test_a_batch_without_real_nodes_gives_zeros():
+    layer = TreeRecurrence(ChildSumTreeLSTMCell(H), return_state=True)
+    nodes, *roots = layer(np.ones((2, 5, D), "float32"), -np.ones((2, 5, 3), "int32"), mask=np.zeros((2, 5), bool))
+    assert nodes.shape == (2, 5, H) and not np.any(nodes) and not any(np.any(root) for root in roots)
+
+
+def test_mixed_precision_runs_the_loop_in_float32():
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    layer = TreeRecurrence(BinaryTreeLSTMCell(H))
+    inputs, children, mask = batch(BINARY_TREES, 6, 2)
+    nodes = layer(inputs.astype("float32"), children, mask=mask)
+    assert nodes.dtype == "bfloat16" and layer.cell.recurrent_weights()[0].dtype == "float32"
+    keras.mixed_precision.set_global_policy("float32")
+    exact = TreeRecurrence(BinaryTreeLSTMCell(H))
+    exact(inputs.astype("float32"), children, mask=mask)
+    exact.set_weights(layer.get_weights())
+    np.testing.assert_allclose(tf.cast(nodes, "float32"), exact(inputs.astype("float32"), children, mask=mask), atol=0.05)

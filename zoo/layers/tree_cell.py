@@ -19,7 +19,9 @@ class TreeCell(RecurrentCell):
     The children's states arrive stacked, (M, K, S_i) for M nodes of K child
     slots each; a missing child (a leaf's, or an unused slot of a child-sum
     node) has all-zero states, which every cell's formula treats as absent.
-    The output y is the first state h.
+    The output y is the first state h. `transition` must broadcast a z_h and
+    children's states of one row over M rows of z_x: `TreeRecurrence` computes
+    all leaves from one row of zero children.
 
     Weights: the input kernel W (D, G*H), the recurrent kernel U
     (`children_width` * H, G*H) and the bias b (G*H,). The recurrent loop runs

@@ -13,7 +13,8 @@ A node's level is 0 for a leaf and 1 + the largest of its children's levels.
 `tf.while_loop` iteration per level (dynamic batching, as in TensorFlow Fold):
 
     z_x = x W + b                                   all B*N nodes, one matmul, before the loop
-    for each level l = 0 .. L-1:
+    level 0, the leaves: every leaf of the batch at once, zero children
+    for each level l = 1 .. L-1:
         nodes = the real nodes of level l, across the whole batch        (M,)
         children's states gathered from the state table                  (M, K, S_i)
         z_h = children_projection(children's h)                          one matmul
@@ -98,11 +99,13 @@ def check_children(children, node_mask):
 
 
 def _levels_in_order(children, node_mask):
-    """The real nodes as rows of the state table, sorted by level, and each level's (start, size) in that order."""
+    """The real nodes as rows of the state table, sorted by level; each level's (start, size) in that order
+    (at least one level, of size 0 without real nodes); the number of levels."""
     levels = tf.reshape(node_levels(children, node_mask), (-1,))  # (B*N,), -1 at padding
     real_levels = tf.boolean_mask(levels, levels >= 0)
     level_count = tf.reduce_max(levels) + 1  # 0 without real nodes
-    sizes = tf.math.bincount(real_levels, minlength=level_count, maxlength=level_count, dtype="int32")  # (L,)
+    slots = tf.maximum(level_count, 1)
+    sizes = tf.math.bincount(real_levels, minlength=slots, maxlength=slots, dtype="int32")  # (L,)
     starts = tf.cumsum(sizes, exclusive=True)
     padding_last = tf.where(levels >= 0, levels, level_count)
     order = tf.argsort(padding_last, stable=True)[: tf.size(real_levels)]  # (real nodes,)
@@ -114,11 +117,20 @@ def run_tree_recurrence(cell, zx, children, node_mask, weights):
 
     zx: (B*N, G) projected inputs in the loop dtype; children (B, N, K) int32;
     node_mask (B, N) bool; weights: `cell.recurrent_weights()`.
+
+    The leaves (level 0) have no children: their recurrent term is that of one
+    row of zero children, broadcast over all of them by the transition, so no
+    (leaves, K*H) x (K*H, G) matmul of zeros runs.
     """
     flat_children = _flat_children(children, node_mask)  # (B*N, K)
     order, starts, sizes, level_count = _levels_in_order(children, node_mask)
-    rows = tf.shape(zx)[0]
-    tables = [tf.zeros((rows + 1, size), zx.dtype) for size in cell.state_size]  # row B*N: missing children
+    rows, width = tf.shape(zx)[0], tf.shape(children)[2]
+    no_children = [tf.zeros((1, width, size), zx.dtype) for size in cell.state_size]  # (1, K, S_i)
+    leaves = order[: sizes[0]]  # (leaves,)
+    _, leaf_states = cell.step(tf.gather(zx, leaves), no_children, *weights)
+    tables = [  # row B*N stays zero: where every missing child points
+        tf.scatter_nd(leaves[:, None], states, (rows + 1, size)) for states, size in zip(leaf_states, cell.state_size)
+    ]
 
     def level(l, tables):
         nodes = tf.slice(order, [starts[l]], [sizes[l]])  # (M,)
@@ -128,7 +140,7 @@ def run_tree_recurrence(cell, zx, children, node_mask, weights):
         nodes = nodes[:, None]
         return l + 1, [tf.tensor_scatter_nd_update(t, nodes, s) for t, s in zip(tables, states)]
 
-    _, tables = tf.while_loop(lambda l, _: l < level_count, level, (tf.constant(0), tables))
+    _, tables = tf.while_loop(lambda l, _: l < level_count, level, (tf.constant(1), tables))
     return [table[:-1] for table in tables]
 
 
