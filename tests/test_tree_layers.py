@@ -84,7 +84,8 @@ def reference_node(cell, x, children_states):
             z += h @ child_rows(k)
         return tf.tanh(z), None
     if isinstance(cell, BinaryTreeLSTMCell):  # gates i, f_l, f_r, o, u
-        z = [x @ block(W, g) + block(b, g) + sum(h @ block(child_rows(k), g) for k, (h, _) in enumerate(children_states))
+        children_h = [h for h, _ in children_states]
+        z = [x @ block(W, g) + block(b, g) + sum(h @ block(child_rows(k), g) for k, h in enumerate(children_h))
              for g in range(5)]
         c = tf.sigmoid(z[0]) * tf.tanh(z[4])
         for k, (_, c_k) in enumerate(children_states):
@@ -165,7 +166,8 @@ def test_cell_equals_reference_node_by_node(name):
 def weighted_sum(nodes, roots, seed=2):
     """A loss that reaches every node's output and the roots with different weights."""
     rng = np.random.default_rng(seed)
-    return tf.reduce_sum(nodes * rng.standard_normal(nodes.shape)) + tf.reduce_sum(roots * rng.standard_normal(roots.shape))
+    node_weights, root_weights = rng.standard_normal(nodes.shape), rng.standard_normal(roots.shape)
+    return tf.reduce_sum(nodes * node_weights) + tf.reduce_sum(roots * root_weights)
 
 
 @pytest.mark.parametrize("name", CELLS)
@@ -189,7 +191,7 @@ def test_level_loop_equals_recursive_reference_with_gradients(name):
 def test_node_levels_and_roots_of_the_layout():
     _, children, mask = batch(BINARY_TREES, 6, 2)
     levels = node_levels(children, mask).numpy()
-    np.testing.assert_array_equal(levels[2][[0, 1, 2, 3, 4, 5]], 0)
+    np.testing.assert_array_equal(levels[2][:6], 0)
     np.testing.assert_array_equal(levels[2][6:11], [1, 2, 3, 4, 5])  # left-branching: one level per word
     np.testing.assert_array_equal(levels[1], [0] + [-1] * 10)
     np.testing.assert_array_equal(levels[3][6:10], [1, 1, 2, 3])  # ((0 1) (2 (3 4)))
@@ -229,7 +231,8 @@ def test_finite_difference_gradients(name):
 
 
 def relaid(array, steps, wider):
-    """(B, 2*steps-1, ...) -> (B, 2*wider-1, ...): leaves stay, internal slots move from `steps` to `wider`, zeros padded."""
+    """(B, 2*steps-1, ...) -> (B, 2*wider-1, ...): leaves stay, internal slots move from `steps` to `wider`;
+    zeros in the new slots."""
     out = np.zeros((array.shape[0], 2 * wider - 1, *array.shape[2:]), array.dtype)
     out[:, :steps], out[:, wider : wider + steps - 1] = array[:, :steps], array[:, steps:]
     return out
@@ -389,4 +392,5 @@ def test_mixed_precision_runs_the_loop_in_float32():
     exact = TreeRecurrence(BinaryTreeLSTMCell(H))
     exact(inputs.astype("float32"), children, mask=mask)
     exact.set_weights(layer.get_weights())
-    np.testing.assert_allclose(tf.cast(nodes, "float32"), exact(inputs.astype("float32"), children, mask=mask), atol=0.05)
+    expected = exact(inputs.astype("float32"), children, mask=mask)
+    np.testing.assert_allclose(tf.cast(nodes, "float32"), expected, atol=0.05)

@@ -91,7 +91,8 @@ class TreeCell(RecurrentCell):
             problem = f"{len(self.state_size)} children state tensor(s) of shapes {expected}; got {len(states)}"
         for state, size in zip(states, self.state_size):
             shape = tuple(state.shape)
-            if problem is None and (len(shape) != 3 or shape[-1] != size or shape[1] not in (None, self.arity or shape[1])):
+            wrong_arity = self.arity is not None and shape[1:2] not in ((None,), (self.arity,))
+            if problem is None and (len(shape) != 3 or shape[-1] != size or wrong_arity):
                 problem = f"children states of shapes {expected}; got shape {shape}"
         if problem:
             raise ValueError(f"Layer '{self.name}' ({type(self).__name__}) expects {problem}.")

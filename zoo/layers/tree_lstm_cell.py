@@ -41,8 +41,8 @@ class TreeLSTMCell(TreeCell):
         units, other = self.units, self.bias_initializer
 
         def forget_bias_one(shape, dtype=None):
-            blocks = [tf.ones((units,), dtype) if gate.startswith("f") else other((units,), dtype) for gate in self.gates]
-            return tf.concat(blocks, axis=0)
+            ones = tf.ones((units,), dtype)
+            return tf.concat([ones if gate.startswith("f") else other((units,), dtype) for gate in self.gates], axis=0)
 
         return forget_bias_one
 

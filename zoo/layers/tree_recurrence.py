@@ -224,15 +224,15 @@ class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
     def check_input(self, inputs, children, mask):
         """Static checks of dtypes and shapes -> (children int32, mask bool (B, N))."""
         checks.check_sequence_input(self, inputs, self.input_size)
-        children_shape = tuple(children.shape)
-        expected = f"(batch, nodes, {self.cell.arity or 'max_children'}) = {tuple(inputs.shape[:2]) + (self.cell.arity,)}"
-        if not tf.as_dtype(children.dtype).is_integer:
-            raise ValueError(f"Layer '{self.name}' expects integer `children`; got dtype {tf.as_dtype(children.dtype).name}.")
-        consistent = len(children_shape) == 3 and children_shape[-1] not in (0,) and all(
-            a is None or b is None or a == b for a, b in zip(children_shape, tuple(inputs.shape[:2]) + (self.cell.arity,))
-        )
-        if not consistent:
-            raise ValueError(f"Layer '{self.name}' expects `children` of shape {expected}; got shape {children_shape}.")
+        children = tf.convert_to_tensor(children)
+        if not children.dtype.is_integer:
+            raise ValueError(f"Layer '{self.name}' expects integer `children`; got dtype {children.dtype.name}.")
+        got, want = tuple(children.shape), (*inputs.shape[:2], self.cell.arity)
+        if len(got) != 3 or got[-1] == 0 or any(g is not None and w is not None and g != w for g, w in zip(got, want)):
+            raise ValueError(
+                f"Layer '{self.name}' expects `children` of shape (batch, nodes, {self.cell.arity or 'max_children'}) "
+                f"with the inputs' (batch, nodes) = {tuple(inputs.shape[:2])}; got shape {got}."
+            )
         children = tf.cast(children, "int32")
         if mask is None:
             return children, tf.ones(tf.shape(children)[:2], "bool")
