@@ -368,6 +368,11 @@ def test_bad_children_fail_an_in_graph_check(slot, child, why):
         graph(inputs.astype("float32"), children, mask)
 
 
+def test_tree_recurrence_takes_tree_cells_only():
+    with pytest.raises(ValueError, match="must be a TreeCell"):
+        TreeRecurrence(keras.layers.LSTMCell(H))
+
+
 def test_a_cell_checks_its_children_states():
     cell = BinaryTreeLSTMCell(H)
     with pytest.raises(ValueError, match=r"children states of shapes \[\(1, 2, 4\), \(1, 2, 4\)\]"):

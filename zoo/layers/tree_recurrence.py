@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from zoo.layers import checks
 from zoo.layers.rnn import SequenceOutputs
+from zoo.layers.tree_cell import TreeCell
 
 
 def _flat_children(children, node_mask):
@@ -174,6 +175,9 @@ class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
     def __init__(self, cell, return_nodes=True, return_state=False, **kwargs):
         if isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
+        if not isinstance(cell, TreeCell):
+            raise ValueError(f"TreeRecurrence: `cell` must be a TreeCell (RecursiveCell, BinaryTreeLSTMCell, "
+                             f"ChildSumTreeLSTMCell); got {cell!r}")
         super().__init__(**kwargs, autocast=False)
         self.cell = cell
         self.return_nodes = return_nodes
