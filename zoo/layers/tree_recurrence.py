@@ -24,9 +24,14 @@ A node's level is 0 for a leaf and 1 + the largest of its children's levels.
 The state table has one extra all-zero row, where every missing child (-1)
 points. Padding nodes are never computed: their outputs stay zero.
 
-Gradients come from autodiff of the loop. The loop is not XLA-compiled: the
-number of nodes of a level is known only when it runs, and XLA needs static
-shapes.
+Gradients come from autodiff of the loop: its backward does the same matmuls
+a hand-written one would (dz U^T and h^T dz per level), and the rest is
+elementwise or table-sized. The loop is not XLA-compiled: the number of nodes
+of a level is known only when it runs, and XLA needs static shapes.
+
+Speed (2 shared CPU cores, B = 32 random binary trees of 20 words, D = H = 150,
+`BinaryTreeLSTMCell`, inside a tf.function): 11 levels; forward 8-13 ms,
+forward and backward 23-50 ms (from a quiet to a loaded machine).
 """
 
 import keras
