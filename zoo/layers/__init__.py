@@ -62,3 +62,21 @@ __all__ = [
     "CELLS",
     "cell_named",
 ]
+
+from zoo.layers.binary_tree_lstm_cell import BinaryTreeLSTMCell  # noqa: E402
+from zoo.layers.child_sum_tree_lstm_cell import ChildSumTreeLSTMCell  # noqa: E402
+from zoo.layers.recursive_cell import RecursiveCell  # noqa: E402
+from zoo.layers.tree_cell import TreeCell  # noqa: E402
+from zoo.layers.tree_lstm_cell import TreeLSTMCell  # noqa: E402
+from zoo.layers.tree_recurrence import TreeRecurrence, node_levels, tree_roots  # noqa: E402
+
+__all__ += [
+    "TreeCell",
+    "TreeLSTMCell",
+    "RecursiveCell",
+    "BinaryTreeLSTMCell",
+    "ChildSumTreeLSTMCell",
+    "TreeRecurrence",
+    "node_levels",
+    "tree_roots",
+]

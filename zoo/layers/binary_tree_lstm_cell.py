@@ -1,0 +1,37 @@
+"""The binary Tree-LSTM cell (Tai et al. 2015, N-ary form with N = 2)."""
+
+import keras
+import tensorflow as tf
+
+from zoo.layers.tree_lstm_cell import TreeLSTMCell
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class BinaryTreeLSTMCell(TreeLSTMCell):
+    """N-ary Tree-LSTM cell for binary trees: one forget gate per child, all gates from one matmul.
+
+        [z_i, z_fl, z_fr, z_o, z_u] = x W + [h_l; h_r] U + b     W (D, 5H), U (2H, 5H)
+        i = sigma(z_i)   f_l = sigma(z_fl)   f_r = sigma(z_fr)   o = sigma(z_o)   u = tanh(z_u)
+        c = i * u + f_l * c_l + f_r * c_r
+        h = o * tanh(c)
+
+    A leaf is the same formula with zero children: c = i * u, h = o * tanh(c).
+
+    Args: see `TreeLSTMCell`.
+    """
+
+    arity = 2
+    children_width = 2
+    gates = ("i", "f_left", "f_right", "o", "u")
+
+    def transition(self, zx, zh, children_states):
+        children_c = children_states[1]  # (M, 2, H)
+        z_i, z_fl, z_fr, z_o, z_u = tf.split(zx + zh, 5, axis=-1)  # 5 x (M, H)
+        gate = self.recurrent_activation
+        c = (
+            gate(z_i) * self.activation(z_u)
+            + gate(z_fl) * children_c[:, 0]
+            + gate(z_fr) * children_c[:, 1]
+        )  # (M, H)
+        h = gate(z_o) * self.activation(c)
+        return h, [h, c]
