@@ -1,4 +1,5 @@
-"""Recurrent layers: cells, the sequence loop, stacks, bidirectional wrappers, pooling."""
+"""Recurrent layers: cells, the sequence loop, stacks, bidirectional wrappers, pooling, attention;
+tree cells, the tree-level loop and the easy-first tree parser."""
 
 from typing import NamedTuple
 
@@ -6,15 +7,21 @@ from zoo.layers.attention import Attention
 from zoo.layers.attention_decoder import AttentionDecoder
 from zoo.layers.bahdanau_attention import BahdanauAttention
 from zoo.layers.bidirectional import Bidirectional
+from zoo.layers.binary_tree_lstm_cell import BinaryTreeLSTMCell
+from zoo.layers.child_sum_tree_lstm_cell import ChildSumTreeLSTMCell
 from zoo.layers.gru import GRU, GRUCell
 from zoo.layers.lstm import LSTM, LSTMCell
 from zoo.layers.luong_attention import LuongAttention
 from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.recursive_cell import RecursiveCell
 from zoo.layers.rnn import RNN
 from zoo.layers.sequence_pooling import SequencePooling
 from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from zoo.layers.stacked import Stacked
+from zoo.layers.tree_cell import TreeCell
+from zoo.layers.tree_lstm_cell import TreeLSTMCell
 from zoo.layers.tree_parser import TreeParser
+from zoo.layers.tree_recurrence import TreeRecurrence, node_levels, tree_roots
 from zoo.layers.word_character_encoder import WordCharacterEncoder
 
 
@@ -57,20 +64,6 @@ __all__ = [
     "LuongAttention",
     "AttentionDecoder",
     "WordCharacterEncoder",
-    "TreeParser",
-    "Cell",
-    "CELLS",
-    "cell_named",
-]
-
-from zoo.layers.binary_tree_lstm_cell import BinaryTreeLSTMCell  # noqa: E402
-from zoo.layers.child_sum_tree_lstm_cell import ChildSumTreeLSTMCell  # noqa: E402
-from zoo.layers.recursive_cell import RecursiveCell  # noqa: E402
-from zoo.layers.tree_cell import TreeCell  # noqa: E402
-from zoo.layers.tree_lstm_cell import TreeLSTMCell  # noqa: E402
-from zoo.layers.tree_recurrence import TreeRecurrence, node_levels, tree_roots  # noqa: E402
-
-__all__ += [
     "TreeCell",
     "TreeLSTMCell",
     "RecursiveCell",
@@ -79,4 +72,9 @@ __all__ += [
     "TreeRecurrence",
     "node_levels",
     "tree_roots",
+    "TreeParser",
+    "Cell",
+    "CELLS",
+    "cell_named",
 ]
+

@@ -30,8 +30,10 @@ class ChildSumTreeLSTMCell(TreeLSTMCell):
 
     gates = ("i", "o", "u", "f")
 
-    def recurrent_projection(self, children_h, recurrent_kernel):
+    def recurrent_projection(self, children_h, recurrent_kernel, recurrent_mask=None):
         """(M, K, H) -> (h~ U_iou (M, 3H), h_k U_f (M, K, H))."""
+        if recurrent_mask is not None:
+            raise ValueError(f"{type(self).__name__}: tree cells have no recurrent dropout")
         u_iou, u_f = tf.split(recurrent_kernel, [3 * self.units, self.units], axis=-1)
         return tf.matmul(tf.reduce_sum(children_h, axis=1), u_iou), tf.einsum("mkh,hg->mkg", children_h, u_f)
 

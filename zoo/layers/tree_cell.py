@@ -65,8 +65,10 @@ class TreeCell(RecurrentCell):
     def recurrent_weights(self):
         return [tf.cast(self.recurrent_kernel, self.loop_dtype)]
 
-    def recurrent_projection(self, children_h, recurrent_kernel):
+    def recurrent_projection(self, children_h, recurrent_kernel, recurrent_mask=None):
         """z_h = [h_1; ..; h_K] U: (M, K, H) -> (M, G*H), the children side by side."""
+        if recurrent_mask is not None:
+            raise ValueError(f"{type(self).__name__}: tree cells have no recurrent dropout")
         width = tf.shape(children_h)[1] * tf.shape(children_h)[2]
         return tf.matmul(tf.reshape(children_h, (-1, width)), recurrent_kernel)
 

@@ -37,7 +37,7 @@ forward and backward 23-50 ms (from a quiet to a loaded machine).
 import keras
 import tensorflow as tf
 
-from zoo.layers import checks
+from zoo.layers import input_checks
 from zoo.layers.rnn import SequenceOutputs
 from zoo.layers.tree_cell import TreeCell
 
@@ -204,7 +204,7 @@ class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
         return self.cell.output_size
 
     def build(self, inputs_shape, children_shape=None):
-        checks.check_sequence_shape(self, inputs_shape)
+        input_checks.check_sequence_shape(self, inputs_shape)
         self.input_size = inputs_shape[-1]
         if not self.cell.built:
             self.cell.build(inputs_shape)
@@ -232,7 +232,7 @@ class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
 
     def check_input(self, inputs, children, mask):
         """Static checks of dtypes and shapes -> (children int32, mask bool (B, N))."""
-        checks.check_sequence_input(self, inputs, self.input_size)
+        input_checks.check_sequence_input(self, inputs, self.input_size)
         children = tf.convert_to_tensor(children)
         if not children.dtype.is_integer:
             raise ValueError(f"Layer '{self.name}' expects integer `children`; got dtype {children.dtype.name}.")
@@ -245,7 +245,7 @@ class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
         children = tf.cast(children, "int32")
         if mask is None:
             return children, tf.ones(tf.shape(children)[:2], "bool")
-        return children, checks.check_mask(self, mask, inputs)
+        return children, input_checks.check_mask(self, mask, inputs)
 
     def get_config(self):
         return {
