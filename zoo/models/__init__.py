@@ -5,5 +5,6 @@ from zoo.models.encoder_decoder import EncoderDecoder
 from zoo.models.recurrent_language_model import RecurrentLanguageModel
 from zoo.models.sequence_classifier import SequenceClassifier
 from zoo.models.sequence_tagger import SequenceTagger
+from zoo.models.tree_classifier import TreeClassifier
 
-__all__ = ["RecurrentLanguageModel", "EncoderDecoder", "SequenceTagger", "SequenceClassifier", "ClassifierEnsemble"]
+__all__ = ["RecurrentLanguageModel", "EncoderDecoder", "SequenceTagger", "SequenceClassifier", "ClassifierEnsemble", "TreeClassifier"]

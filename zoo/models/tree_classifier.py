@@ -1,0 +1,118 @@
+"""Sentiment over a sentence's binary tree, a label at every node (Socher et al. 2013, Tai et al. 2015)."""
+
+import keras
+import tensorflow as tf
+
+from zoo import _compat, layers
+from zoo.models.sequence_classifier import TextClassifier
+from zoo.text import unknown_word_dropout
+
+TREE_CELLS = {"tree_lstm": layers.BinaryTreeLSTMCell, "recursive": layers.RecursiveCell}
+FINE_LABELS = ("very negative", "negative", "neutral", "positive", "very positive")  # SST's 0-4
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class TreeClassifier(TextClassifier):
+    """p(fine label | phrase) at every node of a binary tree; SST-2 from the root:
+
+        words = tokenizer.split(text)              (B, T) treebank tokens, lowercased
+        children, m = parser(words)                (B, N, 2), (B, N), N = 2T - 1: the model's own
+                                                   tree (gold trees may be given instead)
+        x_n = E[word_n] at leaves, 0 inside        (B, N, E), dropout (word dropout to <unk>)
+        h_n = TreeRecurrence(cell)(x, children)    (B, N, H): Tree-LSTM or recursive NN
+        logits_n = dropout(h_n) W_o + b_o          (B, N, 5) SST's five labels at every node
+        SST-2 at the root r: p(positive) = (p_3 + p_4) / (p_0 + p_1 + p_3 + p_4)
+
+    `model(texts)` maps tf.string (B,) to the two SST-2 logits (B, 2) = (log(p_0 + p_1), log(p_3 +
+    p_4)) of the root, so `classify`, `zoo classify`, `zoo evaluate --tsv` and the exported
+    `classify(text)` read plain sentences; `model({"words", "children", "node_mask"})` gives the
+    node logits (B, N, 5), masked at padding, which `fit` trains against every node's label.
+
+    Args:
+        tokenizer: a `zoo.text.TreebankTokenizer` (the word vocabulary), saved with the model.
+        parser: a trained `zoo.layers.TreeParser`, saved with the model.
+        cell: "tree_lstm" (`BinaryTreeLSTMCell`) or "recursive" (`RecursiveCell`).
+        units: H. embedding_dim: E.
+        dropout: on the word vectors and on h before the output layer.
+        word_dropout: in training, the rate at which a known word is read as `<unk>`.
+    """
+
+    def __init__(self, tokenizer, parser, cell="tree_lstm", units=150, embedding_dim=300, dropout=0.5,
+                 word_dropout=0.0, labels=("negative", "positive"), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        tokenizer, parser = (keras.saving.deserialize_keras_object(x) if isinstance(x, dict) else x
+                             for x in (tokenizer, parser))
+        if cell not in TREE_CELLS:
+            raise ValueError(f"TreeClassifier: `cell` must be one of {sorted(TREE_CELLS)}, got {cell!r}")
+        self.tokenizer, self.parser = tokenizer, parser
+        self.parser.trainable = False  # trained on its own (span loss), before the classifier
+        self.cell_name, self.units, self.embedding_dim = cell, units, embedding_dim
+        self.dropout, self.word_dropout, self.seed = dropout, word_dropout, seed
+        self.labels, self.fine_labels = [str(label) for label in labels], list(FINE_LABELS)
+        self.supports_jit = False  # string ops, hash tables and a loop over a data-dependent number of levels
+        self.embedding = keras.layers.Embedding(tokenizer.vocabulary_size, embedding_dim, name="embedding")
+        self.input_drop = keras.layers.Dropout(dropout, seed=seed, name="input_dropout")
+        self.tree = layers.TreeRecurrence(TREE_CELLS[cell](units), name="tree")
+        self.output_drop = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")
+        self.logits = keras.layers.Dense(len(FINE_LABELS), name="logits")
+        self.word_dropout_seed = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        self.parser.build()
+        self.embedding.build((None, None))
+        self.tree.build((None, None, self.embedding_dim))
+        self.logits.build((None, None, self.units))
+        self.built = True
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, dict):
+            return self.node_logits(inputs["words"], inputs["children"], inputs["node_mask"], training=training)
+        words, children, node_mask = self.parse(inputs)
+        return self.sst2_logits(self.node_logits(words, children, node_mask, training=training), children, node_mask)
+
+    def parse(self, texts):
+        """tf.string (B,) plain sentences -> (words (B, T) string, children (B, N, 2), node_mask (B, N))."""
+        words = self.tokenizer.split(texts).to_tensor("")  # (B, T)
+        children, node_mask = self.parser(words)
+        return words, children, node_mask
+
+    def node_logits(self, words, children, node_mask, training=False):
+        """The five-label logits of every node (B, N, 5) of the trees `children` over `words` (B, T)."""
+        ids = self.tokenizer.lookup(words)  # (B, T)
+        if training and self.word_dropout:
+            ids = unknown_word_dropout(ids, self.word_dropout, self.word_dropout_seed)
+        e = self.embedding(ids)  # (B, T, E)
+        inside = tf.zeros_like(e[:, 1:])  # (B, T - 1, E): internal nodes have no input
+        x = self.input_drop(tf.concat([e, inside], axis=1), training=training)  # (B, N, E)
+        h = self.tree(x, tf.convert_to_tensor(children, tf.int32), mask=tf.convert_to_tensor(node_mask, tf.bool))
+        logits = self.logits(self.output_drop(h, training=training))  # (B, N, 5)
+        return _compat.set_keras_mask(logits, node_mask)  # losses and metrics in fit skip the padding
+
+    def sst2_logits(self, node_logits, children, node_mask):
+        """(B, 2): log p(negative), log p(positive) of the root, the neutral label left out."""
+        root = tf.gather(node_logits, layers.tree_roots(children, node_mask), batch_dims=1)  # (B, 5)
+        log_p = tf.nn.log_softmax(root)
+        return tf.stack([tf.reduce_logsumexp(log_p[:, :2], axis=1), tf.reduce_logsumexp(log_p[:, 3:], axis=1)], 1)
+
+    def compute_output_spec(self, inputs, training=False):
+        if isinstance(inputs, dict):
+            shape = tuple(inputs["children"].shape[:2]) + (len(FINE_LABELS),)
+        else:
+            shape = (inputs.shape[0], len(self.labels))
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
+            "parser": keras.saving.serialize_keras_object(self.parser),
+            "cell": self.cell_name,
+            "units": self.units,
+            "embedding_dim": self.embedding_dim,
+            "dropout": self.dropout,
+            "word_dropout": self.word_dropout,
+            "labels": self.labels,
+            "seed": self.seed,
+        }
