@@ -1,5 +1,6 @@
 """Evaluation: language models on running text, translators by BLEU, taggers and classifiers by accuracy."""
 
+import collections
 import math
 
 import numpy as np
@@ -140,3 +141,93 @@ def evaluate_tsv(model, path):
     prints and the SST-2 recipe writes into the model card)."""
     sentences, labels = read_labelled_tsv(path, len(model.labels))
     return classification_accuracy(model, sentences, labels)
+
+
+def tree_evaluation(model, trees, batch_size=64):
+    """A `TreeClassifier` on labelled trees, with the gold trees and with the trees it builds itself
+    from the same words:
+
+    - `sst2_root`: root accuracy over the trees whose gold root is not neutral, positive when
+      p_3 + p_4 > p_0 + p_1 (the SST-2 view);
+    - `sst5_root`: five-label root accuracy over every tree;
+    - `phrases`: five-label accuracy over every node of the gold trees; with the own trees, over the
+      gold phrases that are also nodes of the own tree (`phrases_found` of `phrases_total` of them);
+    - `bracket_f1`, `exact_trees`: the own trees' unlabeled brackets (spans of 2 .. n-1 words, micro
+      F1 = precision = recall: both trees are binary) against the gold ones.
+
+    Returns {"gold": {...}, "own": {...}, "trees": count, "sst2_trees": count}.
+    """
+    from zoo.trees import NEUTRAL, spans, tensors_to_trees, trees_to_tensors
+
+    if not trees:
+        raise ValueError("tree_evaluation: no trees to evaluate")
+    node_logits = tf.function(model.node_logits, reduce_retracing=True)
+    counts = {"gold": collections.Counter(), "own": collections.Counter()}
+    order = sorted(range(len(trees)), key=lambda i: len(trees[i].words))
+    for start in range(0, len(order), batch_size):
+        batch = [trees[i] for i in order[start : start + batch_size]]
+        longest = max(len(tree.words) for tree in batch)
+        t = trees_to_tensors(batch, max_words=-(-longest // 8) * 8)  # widths in steps of 8: fewer traces
+        words = tf.constant(t["words"])
+        own_children, own_mask = model.parser(words)
+        for kind, children, mask in (("gold", t["children"], t["node_mask"]), ("own", own_children, own_mask)):
+            logits = node_logits(words, children, mask)  # (B, N, 5)
+            positive = model.sst2_logits(logits, children, mask).numpy().argmax(-1) == 1  # (B,)
+            own_trees = tensors_to_trees(children, mask, t["words"], labels=logits.numpy().argmax(-1))
+            for gold, own, root_positive in zip(batch, own_trees, positive):
+                _count_tree(counts[kind], gold, own, root_positive, NEUTRAL, spans)
+    return {
+        "trees": len(trees),
+        "sst2_trees": counts["gold"]["sst2_total"],
+        **{kind: _tree_rates(c) for kind, c in counts.items()},
+    }
+
+
+def _count_tree(counter, gold, own, root_positive, neutral, spans):
+    """Adds one tree's right answers and totals to `counter` (see `tree_evaluation`); `own` holds the
+    argmax label of every node, `root_positive` the SST-2 decision at its root."""
+    gold_labels, own_labels = _labelled_spans(gold), _labelled_spans(own)
+    counter["sst5_right"] += own.label == gold.label
+    if gold.label != neutral:
+        counter["sst2_total"] += 1
+        counter["sst2_right"] += root_positive == (gold.label > neutral)
+    shared = gold_labels.keys() & own_labels.keys()
+    counter["phrases_found"] += len(shared)
+    counter["phrases_total"] += len(gold_labels)
+    counter["phrases_right"] += sum(gold_labels[span] == own_labels[span] for span in shared)
+    n = len(gold.words)
+    brackets = [{(i, j) for i, j in spans(tree) if 0 < j - i < n - 1} for tree in (gold, own)]
+    counter["brackets_matched"] += len(brackets[0] & brackets[1])
+    counter["brackets_total"] += len(brackets[0])
+    counter["exact_trees"] += brackets[0] == brackets[1]
+    counter["trees"] += 1
+
+
+def _labelled_spans(tree):
+    """{(first, last) word position: label} of every node of `tree`."""
+    found, position = {}, 0
+
+    def walk(node):
+        nonlocal position
+        if node.word is not None:
+            first = last = position
+            position += 1
+        else:
+            (first, _), (_, last) = walk(node.children[0]), walk(node.children[1])
+        found[(first, last)] = node.label
+        return first, last
+
+    walk(tree)
+    return found
+
+
+def _tree_rates(c):
+    return {
+        "sst2_root": c["sst2_right"] / max(c["sst2_total"], 1),
+        "sst5_root": c["sst5_right"] / c["trees"],
+        "phrases": c["phrases_right"] / max(c["phrases_found"], 1),
+        "phrases_found": c["phrases_found"],
+        "phrases_total": c["phrases_total"],
+        "bracket_f1": c["brackets_matched"] / max(c["brackets_total"], 1),
+        "exact_trees": c["exact_trees"] / c["trees"],
+    }
