@@ -92,8 +92,8 @@ def generate_command(args):
     import tensorflow as tf
 
     import zoo
-    from zoo.decoding import EOS_ID, UNK_ID, detokenize_lines, generate
-    from zoo.text import WordTokenizer
+    from zoo.decoding import detokenize_lines, generate
+    from zoo.text import EOS_ID, UNK_ID, WordTokenizer
 
     model = zoo.load(args.name)
     tokenizer = _tokenizer_of(model, args.name)
@@ -265,7 +265,8 @@ def translate_command(args):
     import numpy as np
 
     import zoo
-    from zoo.translation import beam_search, greedy, translate
+    from zoo.decoding import beam_search, greedy
+    from zoo.translation import translate
 
     if not args.text.strip():
         raise ValueError("the text is empty: give a sentence to translate")

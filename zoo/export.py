@@ -2,9 +2,10 @@
 
 import tensorflow as tf
 
-from zoo import decoding, translation
+from zoo import decoding
 from zoo.models import SequenceTagger
 from zoo.models.sequence_classifier import TextClassifier
+from zoo.text import EOS_ID
 
 
 class _TextGenerator(tf.Module):
@@ -34,16 +35,12 @@ class _TextGenerator(tf.Module):
         ]
         with tf.control_dependencies(checks):
             capacity = tf.maximum(length, 1)
-        seed_pair = tf.stack([seed, tf.constant(0, tf.int64)])
-        no_eos, all_ids, whole_mass = tf.constant(-1), tf.constant(0), tf.constant(1.0)
 
-        def loop(mode, temperature):
-            return decoding._loop(
-                self.model, mode, ids, length, capacity, temperature, all_ids, whole_mass, seed_pair, no_eos
-            )
+        def decode(strategy):
+            return decoding.decode(self.model, ids, strategy, length, capacity).ids
 
         generated = tf.cond(
-            temperature > 0, lambda: loop("sample", temperature), lambda: loop("greedy", tf.constant(1.0))
+            temperature > 0, lambda: decode(decoding.Sample(temperature, seed=seed)), lambda: decode(decoding.Greedy())
         )
         return {"text": self.tokenizer.detokenize(generated[:, :length])[0]}
 
@@ -67,13 +64,10 @@ class _Translator(tf.Module):
         lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,)
         check = tf.debugging.assert_positive(lengths, message="translate: a source text is empty")
         with tf.control_dependencies([check]):
-            limits = translation.default_max_lengths(lengths)
-        k = self.beam_size
-        outputs, log_prob, out_lengths, _ = translation._beam_loop(self.model, k, ids, limits, tf.reduce_max(limits))
-        score = translation.length_normalised(log_prob, out_lengths, self.length_penalty)  # (B K,)
-        best = tf.argmax(tf.reshape(score, (-1, k)), axis=1, output_type=tf.int32)  # (B,)
-        chosen = tf.gather(outputs, best + k * tf.range(tf.shape(best)[0]))  # (B, C)
-        return {"translations": self.target_tokenizer.detokenize(chosen)}
+            limits = decoding.default_max_lengths(lengths)
+        beam = decoding.Beam(self.beam_size, self.length_penalty)
+        best = decoding.decode(self.model, ids, beam, limits, eos_id=EOS_ID).ids[:, 0]  # (B, C), the best of K
+        return {"translations": self.target_tokenizer.detokenize(best)}
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="text")])
     def translate(self, text):
@@ -157,7 +151,8 @@ def export_saved_model(model, directory, beam_size=5):
         module = _Translator(model, beam_size=beam_size)
         signatures = {"translate": module.translate, "translate_batch": module.translate_batch}
     else:
-        decoding._ensure_built(model)
+        if not model.built:  # build the variables eagerly, not inside the traced function
+            model.decoding_start(tf.ones((1, 1), tf.int32))
         module = _TextGenerator(model)
         signatures = {"generate": module.generate}
     tf.saved_model.save(module, str(directory), signatures=signatures)
