@@ -249,3 +249,17 @@ def test_bad_arguments_raise_value_errors(model, change, message):
     for function in (generate, generate_stepwise):
         with pytest.raises(ValueError, match=message):
             function(model, **arguments)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: decoding.Sample(temperature=0.0), "Greedy"),
+        (lambda: decoding.Sample(top_p=0.0), "top_p"),
+        (lambda: decoding.Beam(0), "beam_size"),
+        (lambda: decoding.Beam(2, length_penalty=-1.0), "length_penalty"),
+    ],
+)
+def test_bad_strategies_raise_value_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
