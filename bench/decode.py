@@ -5,10 +5,10 @@ vocabulary 8000 / 6000, embedding 256, encoder 2 x 256 bi-GRU, decoder GRU 512, 
 256; or a checkpoint given by --model) decodes a batch of random sources of
 `--source-length` ids, with greedy search and beam search (beam 5), for each batch size, with:
 
-  loop xla     zoo.translation.greedy / beam_search, jit_compile=True: encoder and every
+  loop xla     zoo.decoding.greedy / beam_search, jit_compile=True: encoder and every
                decoder step in one tf.function + tf.while_loop, compiled by XLA (the default)
   loop graph   the same, jit_compile=False: the same loop run by TF's graph executor
-  stepwise     zoo.translation.greedy_stepwise / beam_search_stepwise: a Python loop
+  stepwise     the same with stepwise=True: a Python loop
                calling a tf.function one-step function per output token
 
 Every row decodes until eos or its max_length (`--max-length`, default 2 * source length + 10);
@@ -30,6 +30,7 @@ This is a benchmark, not a test: it asserts nothing and prints a markdown report
 """
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -110,15 +111,13 @@ def main():
     args = parse_args()
     threads = benchlib.configure_tf_threads(tf, args.threads)
     # after the thread settings: TF's runtime must not have started yet
-    from zoo import translation
+    from zoo import decoding
 
     model, origin = build_model(args)
     rng = np.random.default_rng(0)
     functions = {
-        ("greedy", False): lambda m, s, **k: translation.greedy(m, s, **k),
-        ("greedy", True): lambda m, s, **k: translation.greedy_stepwise(m, s, **k),
-        ("beam", False): lambda m, s, **k: translation.beam_search(m, s, beam_size=args.beam_size, **k),
-        ("beam", True): lambda m, s, **k: translation.beam_search_stepwise(m, s, beam_size=args.beam_size, **k),
+        "greedy": decoding.greedy,
+        "beam": lambda m, s, **k: decoding.beam_search(m, s, beam_size=args.beam_size, **k),
     }
 
     rows = []  # ((method, batch), label, seconds, longest output)
@@ -127,7 +126,7 @@ def main():
             source = rng.integers(4, model.source_vocabulary_size, size=(batch, args.source_length)).astype(np.int32)
             for name in args.implementations:
                 label, stepwise, jit = IMPLEMENTATIONS[name]
-                function = functions[method, stepwise]
+                function = functools.partial(functions[method], stepwise=stepwise)
                 print(f"... {method}, batch {batch}: {label}", file=sys.stderr, flush=True)
                 lengths = []
 

@@ -8,7 +8,7 @@ character model; random weights) continues a prompt of `--prompt-length` ids by
                tf.function + tf.while_loop, compiled by XLA (the default)
   loop graph   zoo.decoding.generate, jit_compile=False: the same loop run by TF's
                graph executor
-  stepwise     zoo.decoding.generate_stepwise: TensorFlow's text-generation tutorial,
+  stepwise     zoo.decoding.generate(stepwise=True): TensorFlow's text-generation tutorial,
                a Python loop calling a tf.function one-step function per token
 
 Reported: median wall time of a whole `generate` call (after a warm-up call that traces
@@ -40,10 +40,10 @@ import tensorflow as tf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's zoo/
 
 GOAL_AT_BATCH_1 = 5.0
-IMPLEMENTATIONS = {  # name: (label, function name in zoo.decoding, jit_compile)
-    "xla": ("loop xla", "generate", True),
-    "graph": ("loop graph", "generate", False),
-    "stepwise": ("stepwise", "generate_stepwise", False),
+IMPLEMENTATIONS = {  # name: (label, stepwise?, jit_compile)
+    "xla": ("loop xla", False, True),
+    "graph": ("loop graph", False, False),
+    "stepwise": ("stepwise", True, False),
 }
 
 
@@ -86,12 +86,12 @@ def main():
     for batch in args.batch_sizes:
         prompt = rng.integers(3, args.vocabulary, size=(batch, args.prompt_length)).astype(np.int32)
         for name in args.implementations:
-            label, function_name, jit = IMPLEMENTATIONS[name]
-            function = getattr(decoding, function_name)
+            label, stepwise, jit = IMPLEMENTATIONS[name]
             print(f"... batch {batch}: {label}", file=sys.stderr, flush=True)
 
             def run():
-                ids = function(model, prompt, args.length, temperature=1.0, seed=1, jit_compile=jit)
+                ids = decoding.generate(model, prompt, args.length, temperature=1.0, seed=1, jit_compile=jit,
+                                        stepwise=stepwise)
                 ids.numpy()  # wait for the result
 
             rows.append((batch, label, benchlib.median_seconds(run, 1, args.repeats)))

@@ -28,7 +28,7 @@ from recipes.command_line import argument_parser, run_recipe
 from zoo.training import fit
 from zoo.layers import CELLS
 from zoo.models import RecurrentLanguageModel
-from zoo.tasks.language_modeling import next_token_windows
+from zoo.tasks.language_model_task import next_token_windows
 from zoo.text import RESERVED, UNK_ID
 
 QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests

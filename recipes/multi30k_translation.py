@@ -191,7 +191,7 @@ def train(config, data_dir, run_dir, options):
 
 
 def translate_file(model, sources, beam_size):
-    from zoo.translation import translate
+    from zoo.decoding import translate
 
     return translate(model, sources, method="beam", beam_size=beam_size, progress=True)
 

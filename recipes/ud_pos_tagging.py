@@ -26,7 +26,7 @@ from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.corpora import read_conllu
 from zoo.evaluation import tagging_accuracy
 from zoo.models import SequenceTagger
-from zoo.tasks.tagging import padded_batch
+from zoo.tasks.tagging_task import padded_batch
 from zoo.text import CharTokenizer, WordTokenizer
 
 SPLITS = {"train": "en_ewt-ud-train.conllu", "dev": "en_ewt-ud-dev.conllu", "test": "en_ewt-ud-test.conllu"}

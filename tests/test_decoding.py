@@ -1,12 +1,14 @@
-"""zoo.decoding: the compiled generation loop against the stepwise reference, sampling filters,
-reserved ids, eos, argument checks and the sampling distribution."""
+"""zoo.decoding on a language model: the compiled loop against references computed here with model
+calls only (greedy) and by hand (the top-k / top-p filter), the stepwise loop, reserved ids, eos,
+argument checks, the sampling distribution and `decode` inside a tf.function."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from zoo import decoding
-from zoo.decoding import generate, generate_stepwise
+from zoo.decoding import generate
+from zoo.decoding.strategies import filter_top_k_top_p
 from zoo.models import RecurrentLanguageModel
 
 VOCABULARY = 12
@@ -32,12 +34,65 @@ def model():
 PROMPTS = np.array([[5, 6, 7, 8, 9], [4, 0, 0, 0, 0], [11, 3, 10, 0, 0]], np.int32)  # right-padded
 
 
-def test_greedy_loop_equals_stepwise_reference(model):
-    compiled = generate(model, PROMPTS, 15, temperature=0.0).numpy()
-    reference = generate_stepwise(model, PROMPTS, 15, temperature=0.0).numpy()
-    assert compiled.shape == (3, 15) and compiled.dtype == np.int32
-    np.testing.assert_array_equal(compiled, reference)
-    assert len({tuple(row) for row in compiled}) > 1  # the rows do see their own prompts
+def generate_stepwise(model, prompt_ids, length, **options):
+    return generate(model, prompt_ids, length, stepwise=True, **options)
+
+
+def greedy_by_whole_model_runs(model, prompt, length):
+    """The reference: run the whole model over the growing prefix and append the argmax of its last
+    logits, the reserved ids 0-2 excluded (no step, no state, nothing of zoo.decoding)."""
+    prefix = list(prompt[prompt != 0])
+    for _ in range(length):
+        logits = model(np.array([prefix], np.int32)).numpy()[0, -1]
+        logits[:3] = -np.inf
+        prefix.append(int(np.argmax(logits)))
+    return prefix[-length:]
+
+
+@pytest.mark.parametrize("options", [{"jit_compile": True}, {"jit_compile": False}, {"stepwise": True}])
+def test_greedy_is_the_argmax_of_whole_model_runs_over_the_growing_prefix(model, options):
+    generated = generate(model, PROMPTS, 15, temperature=0.0, **options).numpy()
+    assert generated.shape == (3, 15) and generated.dtype == np.int32
+    for row, prompt in enumerate(PROMPTS):
+        np.testing.assert_array_equal(generated[row], greedy_by_whole_model_runs(model, prompt, 15))
+    assert len({tuple(row) for row in generated}) > 1  # the rows do see their own prompts
+
+
+# p = (0.4, 0.3, 0.15, 0.1, 0.05) at ids 3..7 (ids 0-2 reserved, -inf). The nucleus of p: the ids whose
+# preceding mass (0, 0.4, 0.7, 0.85, 0.95) is < top_p. With top_k, the mass is that of the k ids
+# renormalised: top 3 -> (0.471, 0.353, 0.176), preceding mass (0, 0.471, 0.824).
+FIXED = np.log([1e-30, 1e-30, 1e-30, 0.4, 0.3, 0.15, 0.1, 0.05]).astype(np.float32)
+FIXED[:3] = -np.inf
+NUCLEI = [  # (top_k, top_p, the kept ids)
+    (0, 1.0, {3, 4, 5, 6, 7}),
+    (0, 0.6, {3, 4}),
+    (0, 0.75, {3, 4, 5}),
+    (0, 0.4, {3}),
+    (0, 0.41, {3, 4}),
+    (2, 1.0, {3, 4}),
+    (3, 0.9, {3, 4, 5}),
+    (3, 0.8, {3, 4}),  # without top-k, 0.8 keeps 3 ids (0.7 < 0.8): the nucleus is taken after top-k
+    (0, 0.8, {3, 4, 5}),
+    (1, 1.0, {3}),
+]
+
+
+@pytest.mark.parametrize("top_k, top_p, kept", NUCLEI)
+def test_the_filter_keeps_the_nucleus_worked_out_by_hand(top_k, top_p, kept):
+    filtered = filter_top_k_top_p(tf.constant(FIXED[None]), tf.constant(top_k), tf.constant(top_p)).numpy()[0]
+    assert set(np.flatnonzero(np.isfinite(filtered))) == kept
+    np.testing.assert_array_equal(filtered[sorted(kept)], FIXED[sorted(kept)])  # kept logits unchanged
+
+
+@pytest.mark.parametrize("top_k, top_p, kept", [(0, 0.75, {3, 4, 5}), (3, 0.8, {3, 4})])
+def test_sampling_draws_within_the_hand_worked_nucleus_in_proportion(top_k, top_p, kept):
+    """64 x 50 draws from a model whose every logit vector is FIXED (bias only)."""
+    model = fixed_logits_model(np.where(np.isfinite(FIXED), FIXED, 9.0))  # reserved ids: large, still excluded
+    ids = generate(model, np.full((64, 1), 5, np.int32), 50, top_k=top_k, top_p=top_p, seed=4).numpy()
+    assert set(np.unique(ids)) == kept
+    p = np.exp(FIXED[sorted(kept)])
+    frequencies = np.array([np.mean(ids == i) for i in sorted(kept)])
+    np.testing.assert_allclose(frequencies, p / p.sum(), atol=0.04)
 
 
 def test_graph_loop_equals_xla_loop_greedy(model):
@@ -94,7 +149,7 @@ def test_top_k_keeps_the_k_likeliest():
 
 def test_no_retracing_for_new_lengths_temperatures_filters_and_seeds(model):
     generate(model, PROMPTS, 5, temperature=0.5, top_k=2, seed=1)
-    function = decoding._function(model, "loop", "filtered", decoding.XLA_DEFAULT)
+    function = decoding.loop._FUNCTIONS[model]["loop", ("sample", True), 2, decoding.XLA_DEFAULT]
     traces = function.experimental_get_tracing_count()
     generate(model, PROMPTS, 7, temperature=1.3, top_k=5, top_p=0.9, seed=2, eos_id=4)
     generate(model, PROMPTS[:2, :3], 3, temperature=0.2, top_p=0.5, seed=None)
@@ -155,6 +210,16 @@ def test_sampling_follows_the_tempered_softmax():
         np.testing.assert_allclose(frequencies, expected, atol=0.028, err_msg=f"temperature {temperature}")
 
 
+def test_decode_inside_a_tf_function_equals_generate(model):
+    """The SavedModel export runs `decode` inside its own tf.function."""
+
+    @tf.function
+    def greedy(prompt):
+        return decoding.decode(model, prompt, decoding.Greedy(), 9).ids
+
+    np.testing.assert_array_equal(greedy(tf.constant(PROMPTS)).numpy(), generate(model, PROMPTS, 9, temperature=0.0))
+
+
 def test_length_zero_gives_an_empty_batch(model):
     for function in (generate, generate_stepwise):
         ids = function(model, PROMPTS, 0)
@@ -184,3 +249,17 @@ def test_bad_arguments_raise_value_errors(model, change, message):
     for function in (generate, generate_stepwise):
         with pytest.raises(ValueError, match=message):
             function(model, **arguments)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: decoding.Sample(temperature=0.0), "Greedy"),
+        (lambda: decoding.Sample(top_p=0.0), "top_p"),
+        (lambda: decoding.Beam(0), "beam_size"),
+        (lambda: decoding.Beam(2, length_penalty=-1.0), "length_penalty"),
+    ],
+)
+def test_bad_strategies_raise_value_errors(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()

@@ -74,7 +74,7 @@ TRANSLATORS = [name for name in ("nmt-multi30k-de-en", "nmt-multi30k-en-de") if 
 def test_translator_bleu_on_a_fixed_slice_matches_the_card(name):
     """Beam search over the first test sentences gives the BLEU recorded when the model shipped."""
     from zoo.evaluation import corpus_bleu
-    from zoo.translation import translate
+    from zoo.decoding import translate
 
     meta = metadata(name)
     check, config = meta["quality_check"], meta["config"]
@@ -91,7 +91,7 @@ def multi30k_lines(split, language, count):
 @pytest.mark.parametrize("name", TRANSLATORS)
 def test_translator_covers_unknown_words_with_subwords(name):
     """Words never seen in training (and odd characters) still translate, with no <unk> out."""
-    from zoo.translation import beam_search
+    from zoo.decoding import beam_search
 
     model = zoo.load(name)
     source = model.source_tokenizer(["Zyxwvu Qbrtzlplatz™ 42"])

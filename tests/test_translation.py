@@ -1,6 +1,6 @@
-"""zoo.translation: greedy, beam search and sampling for an EncoderDecoder against eager and
-teacher-forced references, attention, argument checks, `translate` on strings, and a tiny
-trained model that must reproduce its training pairs."""
+"""zoo.decoding on an EncoderDecoder (greedy, beam search and sampling) against eager and
+teacher-forced references, attention, argument checks; zoo.decoding's `translate` on strings;
+and a tiny trained model that must reproduce its training pairs."""
 
 import warnings
 
@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from zoo import translation
+from zoo import decoding
+from zoo.decoding import beam_search, greedy, sample
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
 from zoo.text import CharTokenizer
-from zoo.translation import beam_search, greedy, sample, translate
+from zoo.decoding import translate
 
 VOCABULARY = 30  # 4 reserved ids + 26
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
@@ -107,10 +108,10 @@ def test_greedy_default_max_length_is_twice_the_source_plus_10():
 
 def test_stepwise_references_equal_the_loops(model):
     np.testing.assert_array_equal(
-        translation.greedy_stepwise(model, SOURCES).ids, greedy(model, SOURCES, jit_compile=False).ids
+        greedy(model, SOURCES, stepwise=True).ids, greedy(model, SOURCES, jit_compile=False).ids
     )
     loop = beam_search(model, SOURCES, beam_size=3, return_all=True, jit_compile=False)
-    stepwise = translation.beam_search_stepwise(model, SOURCES, beam_size=3, return_all=True)
+    stepwise = beam_search(model, SOURCES, beam_size=3, return_all=True, stepwise=True)
     np.testing.assert_array_equal(stepwise.ids, loop.ids)
     np.testing.assert_allclose(stepwise.scores, loop.scores, rtol=1e-6)
     np.testing.assert_allclose(stepwise.attention, loop.attention, atol=1e-6)
@@ -331,15 +332,15 @@ def test_lstm_and_luong_attention_decode_too():
         np.testing.assert_array_equal(best.ids[row, : len(ids)], ids)
     np.testing.assert_array_equal(beam_search(model, SOURCES, beam_size=1, max_length=10).ids, best.ids)
     every = beam_search(model, SOURCES, beam_size=3, max_length=10, return_all=True)
-    stepwise = translation.beam_search_stepwise(model, SOURCES, beam_size=3, max_length=10, return_all=True)
+    stepwise = beam_search(model, SOURCES, beam_size=3, max_length=10, return_all=True, stepwise=True)
     np.testing.assert_array_equal(every.ids, stepwise.ids)
 
 
 def test_no_retracing_for_new_batches_widths_and_lengths(model):
     greedy(model, SOURCES, jit_compile=False)
     beam_search(model, SOURCES, beam_size=2, jit_compile=False)
-    functions = translation._FUNCTIONS[model]
-    loops = [functions["tokens", "greedy", False], functions["beams", 2, False]]
+    functions = decoding.loop._FUNCTIONS[model]
+    loops = [functions["loop", ("greedy",), 2, False], functions["loop", ("beam", 2), 2, False]]
     counts = [f.experimental_get_tracing_count() for f in loops]
     greedy(model, SOURCES[:3, :2], max_length=4, jit_compile=False)
     beam_search(model, SOURCES[1:, :3], beam_size=2, max_length=7, jit_compile=False)

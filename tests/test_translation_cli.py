@@ -96,7 +96,7 @@ def test_a_long_source_is_truncated_with_a_warning(checkpoint, capsys):
 @pytest.mark.slow
 def test_export_translates_in_a_fresh_process(checkpoint, capsys, tmp_path):
     import zoo
-    from zoo.translation import translate
+    from zoo.decoding import translate
 
     exported = tmp_path / "exported"
     run(capsys, "export", checkpoint, exported)

@@ -4,7 +4,8 @@ import keras
 import tensorflow as tf
 
 from zoo import layers
-from zoo.text import PAD_ID
+from zoo.decoding.loop import Step
+from zoo.text import BOS_ID, PAD_ID
 
 GATED_CELLS = ("gru", "lstm")  # the attention decoder's cells
 ATTENTIONS = {
@@ -38,7 +39,7 @@ class EncoderDecoder(keras.Model):
         readout_dim: R; with `tie_embeddings`, R must equal E.
         dropout: on embeddings, between encoder layers, and on r_t.
         source_tokenizer, target_tokenizer: optional text layers (saved with the model).
-        max_source_length: the longest source (in ids) `zoo.translation` decodes: its id-level
+        max_source_length: the longest source (in ids) `zoo.decoding` decodes: its id-level
             functions refuse longer ones, `translate` truncates them with a warning.
     """
 
@@ -174,6 +175,19 @@ class EncoderDecoder(keras.Model):
         embedded = self.target_embedding(token)  # (B, E)
         output, context, weights, states = self.decoder.step(embedded, states, source)
         return self._logits(output, embedded, context), states, weights
+
+    def decoding_start(self, source_ids):
+        """The decoding protocol (zoo.decoding): (B, S) source ids -> (`Step` after `<bos>`: the
+        first output token's logits, the states, the attention weights; the `SourceMemory`)."""
+        self.build()
+        source, states = self.encode(source_ids)
+        bos = tf.fill(tf.shape(source_ids)[:1], tf.constant(BOS_ID, tf.int32))  # (B,)
+        return self.decoding_step(bos, states, source), source
+
+    def decoding_step(self, token, state, context):
+        """The decoding protocol: `decode_step` as a `Step`, the attention weights its record."""
+        logits, states, weights = self.decode_step(token, state, context)
+        return Step(logits, list(states), weights)
 
     def get_config(self):
         serialize = keras.saving.serialize_keras_object

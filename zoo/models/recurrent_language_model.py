@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 
 from zoo import layers
+from zoo.decoding.loop import Step
+from zoo.text import PAD_ID
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -142,6 +144,21 @@ class RecurrentLanguageModel(keras.Model):
             new_states += layer_states
             start += count
         return self.output_logits(x), new_states
+
+    def decoding_start(self, prompt_ids):
+        """The decoding protocol (zoo.decoding): a right-padded prompt (B, P) -> (`Step` of the
+        logits at each row's last real token and the states there, no context ())."""
+        if not self.built:  # called eagerly by zoo.decoding.decode to build the variables
+            self(prompt_ids[:, :1])
+        mask = prompt_ids != PAD_ID
+        logits, states = self.encode(prompt_ids, mask=mask)  # (B, P, V)
+        last = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1) - 1  # (B,)
+        return Step(tf.gather(logits, last, axis=1, batch_dims=1), list(states), None), ()
+
+    def decoding_step(self, token, state, context):
+        """The decoding protocol: `step` as a `Step` (no record)."""
+        logits, states = self.step(token, state)
+        return Step(logits, states, None)
 
     def get_config(self):
         return {

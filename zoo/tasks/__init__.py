@@ -4,14 +4,14 @@
                                                               SavedModel signatures, fit data
 """
 
-from zoo.tasks.classification import Classification
-from zoo.tasks.language_modeling import LanguageModeling
-from zoo.tasks.tagging import Tagging
+from zoo.tasks.classification_task import ClassificationTask
+from zoo.tasks.language_model_task import LanguageModelTask
+from zoo.tasks.tagging_task import TaggingTask
 from zoo.tasks.task import Task
-from zoo.tasks.translation import Translation
+from zoo.tasks.translation_task import TranslationTask
 
 # The one registry: a model class's `task` names one of these.
-TASKS = {task.name: task for task in (LanguageModeling(), Translation(), Tagging(), Classification())}
+TASKS = {task.name: task for task in (LanguageModelTask(), TranslationTask(), TaggingTask(), ClassificationTask())}
 
 
 def task_of(model):
@@ -49,5 +49,5 @@ def dataset(model, data, batch_size=32, **options):
     return task_of(model).dataset(model, data, batch_size=batch_size, **options)
 
 
-__all__ = ["Task", "TASKS", "task_of", "require_task", "dataset", "LanguageModeling", "Translation", "Tagging",
-           "Classification"]
+__all__ = ["Task", "TASKS", "task_of", "require_task", "dataset", "LanguageModelTask", "TranslationTask", "TaggingTask",
+           "ClassificationTask"]

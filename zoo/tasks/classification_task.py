@@ -3,30 +3,41 @@
 import numpy as np
 import tensorflow as tf
 
+from zoo.corpora import read_labelled_tsv
+from zoo.evaluation import evaluate_tsv, tree_evaluation
 from zoo.tasks.task import Task
+from zoo.trees import read_trees, tensors_to_trees
 
 
-class Classification(Task):
-    """p(label | text) (`SequenceClassifier`, `ClassifierEnsemble`)."""
+class ClassificationTask(Task):
+    """p(label | text) (`SequenceClassifier`, `ClassifierEnsemble`, `TreeClassifier`)."""
 
     name, title, verb = "classification", "a classifier", "classify"
-    evaluation_flags, evaluation_usage = ("tsv",), "--tsv FILE"
+    evaluation_flags, evaluation_usage = ("tsv", "trees"), "--tsv FILE (a tree model also --trees FILE)"
 
     def add_verb_arguments(self, parser):
         parser.add_argument("text")
+        parser.add_argument("--show-tree", action="store_true",
+                            help="a tree model: also print the tree it built, every node's label in brackets")
 
     def run(self, model, args):
-        """Prints the label of a text and its probability."""
+        """Prints the label of a text and its probability (a tree model: and its tree with --show-tree)."""
+        if args.show_tree:
+            print(_predicted_tree(_tree_model(model, args.name, "--show-tree"), args.text))
         label, probabilities = model.classify(args.text)
         print(f"{label}\t{probabilities.max():.4f}")
 
     def add_evaluation_arguments(self, group):
         group.add_argument("--tsv", help="`sentence<TAB>label` lines (an optional header), for a classifier")
+        group.add_argument("--trees", help="bracketed trees with a 0-4 label on every node (the Sentiment Treebank's "
+                                           "format), for a tree model: root and phrase accuracy, gold and own trees")
 
     def evaluate(self, model, args):
-        """Accuracy on `sentence<TAB>label` lines."""
-        from zoo.evaluation import evaluate_tsv
-
+        """Accuracy on `sentence<TAB>label` lines; a tree model's accuracies on labelled trees."""
+        if args.tsv and args.trees:
+            raise ValueError("give --tsv FILE or --trees FILE, not both")
+        if args.trees:
+            return _evaluate_trees(_tree_model(model, args.name, "--trees"), args)
         result = evaluate_tsv(model, args.tsv)
         print(f"{args.name} on {args.tsv} ({result['count']:,} sentences)")
         print(f"  accuracy {result['accuracy']:.2%} ({result['correct']:,} of {result['count']:,})")
@@ -38,8 +49,6 @@ class Classification(Task):
     def dataset(self, model, data, batch_size=32, shuffle=True, seed=None):
         """(sentences (B,) string, label ids (B,) int32) from a `sentence<TAB>label` file (path; label
         ids) or a list of (sentence, label) pairs, each label a name of `model.labels` or its id."""
-        from zoo.corpora import read_labelled_tsv
-
         if isinstance(data, (list, tuple)):
             sentences, labels = _pairs(model.labels, data)
         else:
@@ -48,6 +57,32 @@ class Classification(Task):
         if shuffle:
             examples = examples.shuffle(len(sentences), seed=seed)
         return examples.batch(batch_size)
+
+
+def _tree_model(model, name, option):
+    if not hasattr(model, "node_logits"):
+        raise ValueError(f"{option} needs a tree model (TreeClassifier); {name} is a {type(model).__name__}")
+    return model
+
+
+def _predicted_tree(model, text):
+    """The tree `model` builds for `text`, bracketed, each node's argmax label (0-4) in front."""
+    words, children, node_mask = model.parse(tf.constant([text]))
+    labels = model.node_logits(words, children, node_mask).numpy().argmax(-1)
+    return str(tensors_to_trees(children, node_mask, words.numpy(), labels=labels)[0])
+
+
+def _evaluate_trees(model, args):
+    trees = read_trees(args.trees)
+    result = tree_evaluation(model, trees)
+    gold, own = result["gold"], result["own"]
+    print(f"{args.name} on {args.trees} ({result['trees']:,} trees, {result['sst2_trees']:,} with a non-neutral root)")
+    print("                          gold trees   own trees")
+    print(f"  SST-2 root accuracy     {gold['sst2_root']:10.2%}   {own['sst2_root']:9.2%}")
+    print(f"  SST-5 root accuracy     {gold['sst5_root']:10.2%}   {own['sst5_root']:9.2%}")
+    print(f"  phrase accuracy (5)     {gold['phrases']:10.2%}   {own['phrases']:9.2%}   (own trees: over the "
+          f"{own['phrases_found']:,} of {own['phrases_total']:,} gold phrases they contain)")
+    print(f"  own trees: bracket F1 {own['bracket_f1']:.3f}, exact trees {own['exact_trees']:.1%}")
 
 
 def _pairs(names, pairs):
@@ -86,7 +121,7 @@ class TextClassifierModule(tf.Module):
         words = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,)
         check = tf.debugging.assert_positive(words, message="classify: a text has no words")
         with tf.control_dependencies([check]):
-            probabilities = tf.nn.softmax(self.model.classify_ids(ids))  # (B, C)
+            probabilities = tf.nn.softmax(self.model(texts))  # (B, C)
         return {"labels": tf.gather(self.labels, tf.argmax(probabilities, axis=1)), "probabilities": probabilities}
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="text")])

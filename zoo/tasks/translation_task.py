@@ -8,10 +8,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from zoo import decoding
+from zoo.corpora import read_text
+from zoo.decoding import beam_search, greedy, translate
+from zoo.evaluation import corpus_bleu
+from zoo.plotting import plot_attention
 from zoo.tasks.task import Task, shuffled_batches
+from zoo.text import BOS_ID, EOS_ID
 
 
-class Translation(Task):
+class TranslationTask(Task):
     """p(target sentence | source sentence) (`EncoderDecoder` with attention)."""
 
     name, title, verb = "translation", "a translator", "translate"
@@ -24,8 +30,6 @@ class Translation(Task):
 
     def run(self, model, args):
         """Translates a sentence (beam search by default); optionally draws the attention alignment."""
-        from zoo.translation import translate
-
         print(translate(model, [args.text], method=args.method, beam_size=args.beam_size)[0])
         if args.plot_attention:
             _plot_attention(model, args)
@@ -38,9 +42,6 @@ class Translation(Task):
 
     def evaluate(self, model, args):
         """sacreBLEU (and lowercased BLEU) of the translations of --src against --ref."""
-        from zoo.evaluation import corpus_bleu
-        from zoo.translation import translate
-
         sources, references = _aligned_files(args.src, args.ref)
         start = time.perf_counter()
         hypotheses = translate(model, sources, method=args.method, beam_size=args.beam_size, progress=True)
@@ -63,8 +64,6 @@ class Translation(Task):
         """((source ids (B, S), <bos> target ids (B, T)), target ids <eos> (B, T)), right-padded with 0,
         from a pair of line-aligned files (source path, target path) or a list of (source, target)
         sentence pairs, read with the model's tokenizers; sources cut to `max_source_length`."""
-        from zoo.text import BOS_ID, EOS_ID
-
         if isinstance(data, (list, tuple)) and data and all(isinstance(p, (list, tuple)) for p in data):
             pairs = [_pair(number, pair) for number, pair in enumerate(data)]
         elif isinstance(data, (list, tuple)) and len(data) == 2:
@@ -91,8 +90,6 @@ def _add_search_arguments(parser):
 
 def _aligned_files(source_path, reference_path):
     """(source lines, reference lines) of two line-aligned UTF-8 files, with errors naming the problem."""
-    from zoo.corpora import read_text
-
     if not (source_path and reference_path):
         raise ValueError("translation needs both --src FILE and --ref FILE (line-aligned)")
     sources, references = (read_text(path).splitlines() for path in (source_path, reference_path))
@@ -126,9 +123,6 @@ def _padded(rows):
 
 
 def _plot_attention(model, args):
-    from zoo.plotting import plot_attention
-    from zoo.translation import beam_search, greedy
-
     source_ids = np.asarray(model.source_tokenizer([args.text]))[:, : model.max_source_length]
     if args.method == "beam":
         result = beam_search(model, source_ids, beam_size=args.beam_size)
@@ -161,19 +155,14 @@ class TranslatorModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec((None,), tf.string, name="texts")])
     def translate_batch(self, texts):
-        from zoo import translation
-
         ids = self.source_tokenizer(texts)[:, : self.model.max_source_length]  # (B, S), truncated
         lengths = tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1)  # (B,)
         check = tf.debugging.assert_positive(lengths, message="translate: a source text is empty")
         with tf.control_dependencies([check]):
-            limits = translation.default_max_lengths(lengths)
-        k = self.beam_size
-        outputs, log_prob, out_lengths, _ = translation._beam_loop(self.model, k, ids, limits, tf.reduce_max(limits))
-        score = translation.length_normalised(log_prob, out_lengths, self.length_penalty)  # (B K,)
-        best = tf.argmax(tf.reshape(score, (-1, k)), axis=1, output_type=tf.int32)  # (B,)
-        chosen = tf.gather(outputs, best + k * tf.range(tf.shape(best)[0]))  # (B, C)
-        return {"translations": self.target_tokenizer.detokenize(chosen)}
+            limits = decoding.default_max_lengths(lengths)
+        beam = decoding.Beam(self.beam_size, self.length_penalty)
+        best = decoding.decode(self.model, ids, beam, limits, eos_id=EOS_ID).ids[:, 0]  # (B, C), the best of K
+        return {"translations": self.target_tokenizer.detokenize(best)}
 
     @tf.function(input_signature=[tf.TensorSpec((), tf.string, name="text")])
     def translate(self, text):

@@ -1,4 +1,4 @@
-"""Argument checks shared by `zoo.decoding` and `zoo.translation`.
+"""Argument checks of the `zoo.decoding` front ends (`generate`, `greedy`, `sample`, `beam_search`).
 
 Each raises ValueError with a message that starts with the calling function's name
 (`caller`, e.g. "generate" or "beam_search") and names the offending argument.
@@ -9,7 +9,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-PAD_ID = 0
+from zoo.text import PAD_ID
 
 
 def integer_argument(caller, argument, value):

@@ -6,10 +6,15 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from zoo import decoding
+from zoo.corpora import read_text
+from zoo.decoding import detokenize_lines, generate
+from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.tasks.task import Task
+from zoo.text import EOS_ID, UNK_ID, WordTokenizer
 
 
-class LanguageModeling(Task):
+class LanguageModelTask(Task):
     """p(x_{t+1} | x_1..x_t) over characters or words (`RecurrentLanguageModel`)."""
 
     name, title, verb = "language_model", "a language model", "generate"
@@ -27,9 +32,6 @@ class LanguageModeling(Task):
     def run(self, model, args):
         """Continues a prompt: a character model stops at `<eos>`, a word model (prompt words split on
         whitespace) writes each `<eos>` as a line break and goes on."""
-        from zoo.decoding import detokenize_lines, generate
-        from zoo.text import EOS_ID
-
         tokenizer = _tokenizer(model, args.name)
         words = _reads_words(tokenizer)
         pieces = args.prompt.split() if words else list(args.prompt)
@@ -58,9 +60,6 @@ class LanguageModeling(Task):
 
     def evaluate(self, model, args):
         """Nats, bits and perplexity per character (or word) on a text, the state carried through."""
-        from zoo.evaluation import language_model_loss, running_text_ids
-        from zoo.text import UNK_ID
-
         path = Path(args.text_file)
         if not path.is_file():
             raise ValueError(f"no such text file: {path}")
@@ -83,9 +82,8 @@ class LanguageModeling(Task):
                   f"as <unk>, one word for all: the perplexity does not compare with that of text the vocabulary covers")
 
     def export_module(self, model, **options):
-        from zoo.decoding import _ensure_built
-
-        _ensure_built(model)
+        if not model.built:  # build the variables eagerly, not inside the traced function
+            model.decoding_start(tf.ones((1, 1), tf.int32))
         module = TextGenerator(model)
         return module, {"generate": module.generate}
 
@@ -94,8 +92,6 @@ class LanguageModeling(Task):
         breaks), read as the model reads running text (`zoo.evaluation.running_text_ids`: a word
         model reads each line's words and an `<eos>`): consecutive windows of T = `sequence_length`
         tokens, shuffled (from `seed`) unless `shuffle=False`; the last batch may be smaller."""
-        from zoo.evaluation import running_text_ids
-
         ids, _ = running_text_ids(_tokenizer(model, "the model"), _text_of(data))
         count = (len(ids) - 1) // sequence_length
         if count < 1:
@@ -122,7 +118,6 @@ def _text_of(data):
         if not all(isinstance(text, str) for text in data):
             raise ValueError("dataset: a language model's data is a text file's path or a list of str")
         return "\n".join(data)
-    from zoo.corpora import read_text
 
     return read_text(data)
 
@@ -135,14 +130,10 @@ def _tokenizer(model, name):
 
 
 def _reads_words(tokenizer):
-    from zoo.text import WordTokenizer
-
     return isinstance(tokenizer, WordTokenizer)
 
 
 def _unknown_pieces(tokenizer, pieces, words):
-    from zoo.text import UNK_ID
-
     if words:  # a word written "<unk>" is PTB's own, not unknown
         return {w for w, i in zip(pieces, tokenizer.lookup(pieces).numpy()) if i == UNK_ID and w != "<unk>"}
     return set(pieces) - set(tokenizer.get_vocabulary())
@@ -167,8 +158,6 @@ class TextGenerator(tf.Module):
         ]
     )
     def generate(self, prompt, length, temperature, seed):
-        from zoo import decoding
-
         ids = self.tokenizer(prompt[None])  # (1, P)
         checks = [
             tf.debugging.assert_positive(tf.shape(ids)[1], message="generate: the prompt is empty"),
@@ -177,15 +166,11 @@ class TextGenerator(tf.Module):
         ]
         with tf.control_dependencies(checks):
             capacity = tf.maximum(length, 1)
-        seed_pair = tf.stack([seed, tf.constant(0, tf.int64)])
-        no_eos, all_ids, whole_mass = tf.constant(-1), tf.constant(0), tf.constant(1.0)
 
-        def loop(mode, temperature):
-            return decoding._loop(
-                self.model, mode, ids, length, capacity, temperature, all_ids, whole_mass, seed_pair, no_eos
-            )
+        def decode(strategy):
+            return decoding.decode(self.model, ids, strategy, length, capacity).ids
 
         generated = tf.cond(
-            temperature > 0, lambda: loop("sample", temperature), lambda: loop("greedy", tf.constant(1.0))
+            temperature > 0, lambda: decode(decoding.Sample(temperature, seed=seed)), lambda: decode(decoding.Greedy())
         )
         return {"text": self.tokenizer.detokenize(generated[:, :length])[0]}

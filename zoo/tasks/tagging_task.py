@@ -3,10 +3,12 @@
 import numpy as np
 import tensorflow as tf
 
+from zoo.corpora import TaggedSentence, read_conllu
+from zoo.evaluation import tagging_accuracy
 from zoo.tasks.task import Task, shuffled_batches
 
 
-class Tagging(Task):
+class TaggingTask(Task):
     """One tag per word (`SequenceTagger`: universal POS tags)."""
 
     name, title, verb = "tagging", "a tagger", "tag"
@@ -25,9 +27,6 @@ class Tagging(Task):
 
     def evaluate(self, model, args):
         """UPOS accuracy on a CoNLL-U file, with its gold tokenization."""
-        from zoo.corpora import read_conllu
-        from zoo.evaluation import tagging_accuracy
-
         result = tagging_accuracy(model, read_conllu(args.conllu))
         print(f"{args.name} on {args.conllu} ({result['words']:,} words, {result['sentences']:,} sentences, "
               f"gold tokenization)")
@@ -43,8 +42,6 @@ class Tagging(Task):
         """(words (B, T) string padded with "", tag ids (B, T) int32, 0 at padding: the model masks it)
         from a CoNLL-U file (path; its UPOS column) or a list of (words, tags) sentences; every tag
         must be one of `model.tags`."""
-        from zoo.corpora import TaggedSentence, read_conllu
-
         if isinstance(data, (list, tuple)):
             sentences = [TaggedSentence(*_sentence(number, pair)) for number, pair in enumerate(data)]
         else:
