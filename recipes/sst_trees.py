@@ -40,6 +40,7 @@ class Config:
     word_dropout: float = 0.1
     batch_size: int = 25
     learning_rate: float = 2e-3
+    weight_decay: float = 0.0  # AdamW's decoupled decay where > 0
     clipnorm: float = 5.0
     max_epochs: int = 12
     patience: int = 3  # epochs without a better dev SST-2 accuracy before stopping
@@ -143,7 +144,8 @@ def build_model(config, tokenizer, parser):
                            word_dropout=config.word_dropout, seed=config.seed, name=config.name.replace("-", "_"))
     model.build()
     model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm),
+        optimizer=(keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm)
+                   if config.weight_decay else keras.optimizers.Adam(config.learning_rate, clipnorm=config.clipnorm)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],  # over the real nodes: the node logits' mask hides the padding
     )
