@@ -12,6 +12,7 @@ Training writes `runs/<model>/`: `parser/` (the trained parser and its dev brack
 `best.keras`, `history.csv`, `vocabulary.json`.
 """
 
+import csv
 import dataclasses
 import json
 import time
@@ -20,9 +21,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes.card import render_card, training_summary
 from recipes.command_line import argument_parser, run_recipe
+from zoo.corpora import read_labelled_tsv
+from zoo.evaluation import classification_accuracy, tree_evaluation
 from zoo.layers import TreeParser
 from zoo.models import TreeClassifier
+from zoo.models.tree_classifier import TREE_CELLS
 from zoo.text import TreebankTokenizer, WordTokenizer
 from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.trees import read_trees, sst2_view, trees_to_tensors
@@ -182,8 +187,48 @@ def train(config, data_dir, run_dir, options):
                extra_callbacks=[RawTextAccuracy([" ".join(t.words) for t in dev_sst2], dev_labels)])
 
 
+QUALITY_CHECK_SENTENCES = 200  # the first dev.tsv sentences, re-evaluated by tests/test_shipped_models.py
+
+
 def package(config, data_dir, run_dir, checkpoints_dir):
-    raise NotImplementedError("packaging sentiment-sst-treelstm lands with its evaluation")
+    """checkpoints/<name>/ from the run's best model, with its dev accuracies (as `zoo evaluate --tsv`
+    and `--trees` compute them) in the model card."""
+    from zoo.checkpoints import save_checkpoint
+
+    train_trees, dev_trees = read_split(data_dir, "train"), read_split(data_dir, "dev")
+    best = keras.saving.load_model(run_dir / "best.keras", compile=False)
+    model = build_model(config, vocabulary(train_trees, run_dir), train_parser(config, train_trees, run_dir / "parser"))
+    model.set_weights(best.get_weights())
+    sentences, labels = read_labelled_tsv(data_dir / "sst2" / "dev.tsv", len(model.labels))
+    results = {"tsv": classification_accuracy(model, sentences, labels), "trees": tree_evaluation(model, dev_trees)}
+    print(f"{config.name}: {json.dumps(results, indent=1)}")
+    with (run_dir / "history.csv").open() as f:
+        history = list(csv.DictReader(f))
+    n = QUALITY_CHECK_SENTENCES
+    metadata = {
+        "recipe": "sst_trees",
+        "config": dataclasses.asdict(config),
+        **results,
+        "history": history,
+        "quality_check": {"tsv": "sst2/dev.tsv", "sentences": n,
+                          **classification_accuracy(model, sentences[:n], labels[:n])},
+    }
+    folder = save_checkpoint(model, checkpoints_dir / config.name, model_card(config, model, results, history,
+                                                                              len(train_trees)), metadata=metadata)
+    print(f"-> {folder}")
+    return results
+
+
+def model_card(config, model, results, history, train_trees):
+    cell = TREE_CELLS[config.cell]
+    return render_card(
+        "sst_trees", config=config, cell_title={"tree_lstm": "binary Tree-LSTM (Tai et al. 2015)",
+                                                "recursive": "recursive neural network (Socher et al. 2011)"}[config.cell],
+        cell_class=cell.__name__, vocabulary_size=model.tokenizer.vocabulary_size, parameters=model.count_params(),
+        train_trees=train_trees, dev_trees=results["trees"]["trees"], sst2_trees=results["trees"]["sst2_trees"],
+        tsv=results["tsv"], trees=results["trees"],
+        decay=f", decoupled weight decay {config.weight_decay}" if config.weight_decay else "",
+        **training_summary(history, monitor="val_sst2_accuracy", best=max))
 
 
 def main(argv=None):
