@@ -60,10 +60,11 @@ class TreeClassifier(TextClassifier):
     def build(self, input_shape=None):
         if self.built:
             return
-        self.parser.build()
-        self.embedding.build((None, None))
-        self.tree.build((None, None, self.embedding_dim))
-        self.logits.build((None, None, self.units))
+        shapes = {self.parser: None, self.embedding: (None, None), self.tree: (None, None, self.embedding_dim),
+                  self.logits: (None, None, self.units)}
+        for layer, shape in shapes.items():
+            if not layer.built:  # node_logits may have built some already
+                layer.build(shape)
         self.built = True
 
     def call(self, inputs, training=False):
