@@ -43,6 +43,7 @@ class Config:
     embedding_dim: int = 300
     dropout: float = 0.5
     word_dropout: float = 0.1
+    context_units: int = 0  # > 0: a BiLSTM reads the words before the tree
     batch_size: int = 25
     learning_rate: float = 2e-3
     weight_decay: float = 0.0  # AdamW's decoupled decay where > 0
@@ -146,7 +147,8 @@ class RawTextAccuracy(keras.callbacks.Callback):
 def build_model(config, tokenizer, parser):
     model = TreeClassifier(tokenizer, parser, cell=config.cell, units=config.units,
                            embedding_dim=config.embedding_dim, dropout=config.dropout,
-                           word_dropout=config.word_dropout, seed=config.seed, name=config.name.replace("-", "_"))
+                           word_dropout=config.word_dropout, context_units=config.context_units, seed=config.seed,
+                           name=config.name.replace("-", "_"))
     model.build()
     model.compile(
         optimizer=(keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay, clipnorm=config.clipnorm)

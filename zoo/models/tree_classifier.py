@@ -18,7 +18,9 @@ class TreeClassifier(TextClassifier):
         words = tokenizer.split(text)              (B, T) treebank tokens, lowercased
         children, m = parser(words)                (B, N, 2), (B, N), N = 2T - 1: the model's own
                                                    tree (gold trees may be given instead)
-        x_n = E[word_n] at leaves, 0 inside        (B, N, E), dropout (word dropout to <unk>)
+        x_n = E[word_n] at leaves, 0 inside        (B, N, E), dropout (word dropout to <unk>); with
+                                                   `context_units` C, x at the leaves is
+                                                   BiLSTM(E[words]) (B, T, 2C) instead
         h_n = TreeRecurrence(cell)(x, children)    (B, N, H): Tree-LSTM or recursive NN
         logits_n = dropout(h_n) W_o + b_o          (B, N, 5) SST's five labels at every node
         SST-2 at the root r: p(positive) = (p_3 + p_4) / (p_0 + p_1 + p_3 + p_4)
@@ -35,10 +37,12 @@ class TreeClassifier(TextClassifier):
         units: H. embedding_dim: E.
         dropout: on the word vectors and on h before the output layer.
         word_dropout: in training, the rate at which a known word is read as `<unk>`.
+        context_units: C > 0 reads the words with a BiLSTM first, so that each leaf starts from its
+            word in context (0: from the word alone, as Tai et al.).
     """
 
     def __init__(self, tokenizer, parser, cell="tree_lstm", units=150, embedding_dim=300, dropout=0.5,
-                 word_dropout=0.0, labels=("negative", "positive"), seed=None, **kwargs):
+                 word_dropout=0.0, context_units=0, labels=("negative", "positive"), seed=None, **kwargs):
         super().__init__(**kwargs)
         tokenizer, parser = (keras.saving.deserialize_keras_object(x) if isinstance(x, dict) else x
                              for x in (tokenizer, parser))
@@ -47,11 +51,13 @@ class TreeClassifier(TextClassifier):
         self.tokenizer, self.parser = tokenizer, parser
         self.parser.trainable = False  # trained on its own (span loss), before the classifier
         self.cell_name, self.units, self.embedding_dim = cell, units, embedding_dim
-        self.dropout, self.word_dropout, self.seed = dropout, word_dropout, seed
+        self.dropout, self.word_dropout, self.context_units, self.seed = dropout, word_dropout, context_units, seed
         self.labels, self.fine_labels = [str(label) for label in labels], list(FINE_LABELS)
         self.supports_jit = False  # string ops, hash tables and a loop over a data-dependent number of levels
         self.embedding = keras.layers.Embedding(tokenizer.vocabulary_size, embedding_dim, name="embedding")
         self.input_drop = keras.layers.Dropout(dropout, seed=seed, name="input_dropout")
+        self.context = layers.Bidirectional(layers.LSTM(context_units, return_sequences=True, jit_compile=False),
+                                            name="context") if context_units else None
         self.tree = layers.TreeRecurrence(TREE_CELLS[cell](units), name="tree")
         self.output_drop = keras.layers.Dropout(dropout, seed=seed, name="output_dropout")
         self.logits = keras.layers.Dense(len(FINE_LABELS), name="logits")
@@ -60,8 +66,11 @@ class TreeClassifier(TextClassifier):
     def build(self, input_shape=None):
         if self.built:
             return
-        shapes = {self.parser: None, self.embedding: (None, None), self.tree: (None, None, self.embedding_dim),
+        leaf_size = 2 * self.context_units if self.context_units else self.embedding_dim
+        shapes = {self.parser: None, self.embedding: (None, None), self.tree: (None, None, leaf_size),
                   self.logits: (None, None, self.units)}
+        if self.context is not None:
+            shapes[self.context] = (None, None, self.embedding_dim)
         for layer, shape in shapes.items():
             if not layer.built:  # node_logits may have built some already
                 layer.build(shape)
@@ -84,9 +93,11 @@ class TreeClassifier(TextClassifier):
         ids = self.tokenizer.lookup(words)  # (B, T)
         if training and self.word_dropout:
             ids = unknown_word_dropout(ids, self.word_dropout, self.word_dropout_seed)
-        e = self.embedding(ids)  # (B, T, E)
+        e = self.input_drop(self.embedding(ids), training=training)  # (B, T, E)
+        if self.context is not None:
+            e = self.context(e, mask=ids != 0, training=training)  # (B, T, 2C)
         inside = tf.zeros_like(e[:, 1:])  # (B, T - 1, E): internal nodes have no input
-        x = self.input_drop(tf.concat([e, inside], axis=1), training=training)  # (B, N, E)
+        x = tf.concat([e, inside], axis=1)  # (B, N, E)
         h = self.tree(x, tf.convert_to_tensor(children, tf.int32), mask=tf.convert_to_tensor(node_mask, tf.bool))
         logits = self.logits(self.output_drop(h, training=training))  # (B, N, 5)
         return _compat.set_keras_mask(logits, node_mask)  # losses and metrics in fit skip the padding
@@ -114,6 +125,7 @@ class TreeClassifier(TextClassifier):
             "embedding_dim": self.embedding_dim,
             "dropout": self.dropout,
             "word_dropout": self.word_dropout,
+            "context_units": self.context_units,
             "labels": self.labels,
             "seed": self.seed,
         }
