@@ -1,10 +1,13 @@
 """Text classifiers: label a text, score labelled sentences, serve `classify`, fine-tune on pairs."""
 
+import sys
+
 import numpy as np
 import tensorflow as tf
 
 from zoo.corpora import read_labelled_tsv
 from zoo.evaluation import evaluate_tsv, tree_evaluation
+from zoo.plotting import plot_tree
 from zoo.tasks.task import Task
 from zoo.trees import read_trees, tensors_to_trees
 
@@ -19,11 +22,17 @@ class ClassificationTask(Task):
         parser.add_argument("text")
         parser.add_argument("--show-tree", action="store_true",
                             help="a tree model: also print the tree it built, every node's label in brackets")
+        parser.add_argument("--plot-tree", metavar="PNG", help="a tree model: draw that tree into this file")
 
     def run(self, model, args):
         """Prints the label of a text and its probability (a tree model: and its tree with --show-tree)."""
-        if args.show_tree:
-            print(_predicted_tree(_tree_model(model, args.name, "--show-tree"), args.text))
+        if args.show_tree or args.plot_tree:
+            tree = _predicted_tree(_tree_model(model, args.name, "--show-tree" if args.show_tree else "--plot-tree"),
+                                   args.text)
+            if args.show_tree:
+                print(tree)
+            if args.plot_tree:
+                print(f"tree -> {plot_tree(tree, args.plot_tree, title=f'{args.name}: {args.text}')}", file=sys.stderr)
         label, probabilities = model.classify(args.text)
         print(f"{label}\t{probabilities.max():.4f}")
 
@@ -66,10 +75,10 @@ def _tree_model(model, name, option):
 
 
 def _predicted_tree(model, text):
-    """The tree `model` builds for `text`, bracketed, each node's argmax label (0-4) in front."""
+    """The `zoo.trees.Tree` `model` builds for `text`, each node labelled with its argmax label (0-4)."""
     words, children, node_mask = model.parse(tf.constant([text]))
     labels = model.node_logits(words, children, node_mask).numpy().argmax(-1)
-    return str(tensors_to_trees(children, node_mask, words.numpy(), labels=labels)[0])
+    return tensors_to_trees(children, node_mask, words.numpy(), labels=labels)[0]
 
 
 def _evaluate_trees(model, args):
