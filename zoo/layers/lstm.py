@@ -3,12 +3,12 @@
 import keras
 import tensorflow as tf
 
-from zoo.layers.recurrent_cell import RecurrentCell
+from zoo.layers.forget_gate_cell import ForgetGateCell
 from zoo.layers.rnn import CUDNN_LAYER_OPTIONS, RNN
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class LSTMCell(RecurrentCell):
+class LSTMCell(ForgetGateCell):
     """LSTM cell. Gates in the kernel's order (as in Keras): input, forget, candidate, output.
 
         i_t = sigma(W_i x_t + U_i h_{t-1} + b_i)
@@ -22,34 +22,11 @@ class LSTMCell(RecurrentCell):
     `unit_forget_bias`, b_f starts at 1 so the cell remembers by default
     (Jozefowicz et al. 2015).
 
-    Args:
-        recurrent_activation: the gates' squashing function (sigmoid by default).
-        unit_forget_bias: initialise b_f to 1 (the other biases to `bias_initializer`).
-        Others: see `RecurrentCell`.
+    Args: see `ForgetGateCell` (recurrent_activation, unit_forget_bias) and `RecurrentCell`.
     """
 
     gate_count = 4
-
-    def __init__(self, units, recurrent_activation="sigmoid", unit_forget_bias=True, **kwargs):
-        super().__init__(units, **kwargs)
-        self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.unit_forget_bias = unit_forget_bias
-
-    @property
-    def state_size(self):
-        return [self.units, self.units]
-
-    def bias_initializer_for_gates(self):
-        if not self.unit_forget_bias:
-            return self.bias_initializer
-        units, other = self.units, self.bias_initializer
-
-        def forget_bias_one(shape, dtype=None):
-            return tf.concat(
-                [other((units,), dtype), tf.ones((units,), dtype), other((2 * units,), dtype)], axis=0
-            )
-
-        return forget_bias_one
+    gates = ("input", "forget", "candidate", "output")
 
     def transition(self, zx, zh, states):
         c_previous = states[1]
@@ -60,13 +37,6 @@ class LSTMCell(RecurrentCell):
         c = f * c_previous + i * self.activation(z_c)
         h = o * self.activation(c)
         return h, [h, c]
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
-            "unit_forget_bias": self.unit_forget_bias,
-        }
 
 
 @keras.saving.register_keras_serializable(package="zoo")

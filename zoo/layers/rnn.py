@@ -81,8 +81,20 @@ class SequenceOutputs:
         return masks[0] if len(masks) == 1 else masks
 
 
+class CellSizes:
+    """`state_size` and `output_size` of a layer that runs `self.cell`."""
+
+    @property
+    def state_size(self):
+        return self.cell.state_size
+
+    @property
+    def output_size(self):
+        return self.cell.output_size
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class RNN(SequenceOutputs, keras.layers.Layer):
+class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
     """Runs a `RecurrentCell` over a sequence: a drop-in for `keras.layers.RNN`.
 
     The input projection x_t W + b of every step is one matmul hoisted out of
@@ -175,14 +187,6 @@ class RNN(SequenceOutputs, keras.layers.Layer):
         self.supports_masking = True
         self.states = None
         self.input_size = None
-
-    @property
-    def state_size(self):
-        return self.cell.state_size
-
-    @property
-    def output_size(self):
-        return self.cell.output_size
 
     def build(self, input_shape):
         input_checks.check_sequence_shape(self, input_shape)

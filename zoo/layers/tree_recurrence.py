@@ -38,7 +38,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import input_checks
-from zoo.layers.rnn import SequenceOutputs
+from zoo.layers.rnn import CellSizes, SequenceOutputs
 from zoo.layers.tree_cell import TreeCell
 
 
@@ -151,7 +151,7 @@ def run_tree_recurrence(cell, zx, children, node_mask, weights):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
+class TreeRecurrence(CellSizes, SequenceOutputs, keras.layers.Layer):
     """Runs a `TreeCell` bottom-up over a batch of trees (see the module docstring).
 
     The input projection x W + b of every node is one matmul before the loop;
@@ -194,14 +194,6 @@ class TreeRecurrence(SequenceOutputs, keras.layers.Layer):
     @property
     def return_sequences(self):  # what `SequenceOutputs` reads
         return self.return_nodes
-
-    @property
-    def state_size(self):
-        return self.cell.state_size
-
-    @property
-    def output_size(self):
-        return self.cell.output_size
 
     def build(self, inputs_shape, children_shape=None):
         input_checks.check_sequence_shape(self, inputs_shape)
