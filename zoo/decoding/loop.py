@@ -89,16 +89,22 @@ def decode(model, inputs, strategy, max_lengths, capacity=None, eos_id=None, jit
         return strategy.finish(_loop(model, strategy, *arguments))
     if not model.built:  # build the variables eagerly, not inside a traced function
         model.decoding_start(arguments[0][:1])
-    jit_compile = compiles(jit_compile, stepwise)
+    jit_compile = compiles(jit_compile, stepwise, strategy)
     if stepwise:
         return strategy.finish(_stepwise(model, strategy, jit_compile, *arguments))
     return strategy.finish(_function(model, "loop", strategy, arguments[0], jit_compile)(*arguments))
 
 
-def compiles(jit_compile, stepwise):
-    """Whether to compile with XLA: `jit_compile`, or by default `XLA_DEFAULT` for the loop and False
-    for the stepwise reference (as TensorFlow's tutorial)."""
-    return (XLA_DEFAULT and not stepwise) if jit_compile is None else bool(jit_compile)
+def compiles(jit_compile, stepwise, strategy=None):
+    """Whether to compile with XLA: `jit_compile`, or by default `XLA_DEFAULT` for the greedy and
+    sampling loops and False for the stepwise reference (as TensorFlow's tutorial) and for beam
+    search. Known issue: the XLA-compiled beam loop over more than one row does not return on
+    TensorFlow 2.21's CPU backend (tests/test_translation.py's 4-sentence batch of a tiny model ran
+    for minutes); the graph executor runs it in about the time the earlier XLA beam loop took
+    (bench/decode.py, batch 1: 93 ms against 103 ms)."""
+    if jit_compile is not None:
+        return bool(jit_compile)
+    return XLA_DEFAULT and not stepwise and getattr(strategy, "width", 1) == 1
 
 
 # --- the loop ----------------------------------------------------------------------------

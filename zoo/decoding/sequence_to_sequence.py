@@ -136,7 +136,8 @@ def _check_model(name, model):
 def _run(name, model, source_ids, strategy, max_length, jit_compile, stepwise=False):
     """Checks, decodes and returns the `Translation` of the real rows (for a beam: all K each)."""
     _check_model(name, model)
-    batch = _batch(name, model, source_ids, max_length, compiles(jit_compile, stepwise), bucketed=not stepwise)
+    batch = _batch(name, model, source_ids, max_length, compiles(jit_compile, stepwise, strategy),
+                   bucketed=not stepwise)
     decoded = decode(model, batch.source, strategy, batch.limits, batch.capacity, EOS_ID, batch.jit, stepwise)
     ids, lengths, log_probs, scores, attention = (x.numpy()[: batch.size] for x in decoded)
     return _longest(Translation(
