@@ -32,7 +32,9 @@ def snippets():
 
 
 def test_the_section_shows_every_kind_of_shipped_model():
-    kinds = {zoo.tasks.task_of(zoo.load(name)).name for name, _ in snippets()}
+    from zoo.presets import PRESETS
+
+    kinds = {PRESETS[name]["task"] for name, _ in snippets()}
     assert kinds == set(zoo.tasks.TASKS)
 
 

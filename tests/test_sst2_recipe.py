@@ -116,18 +116,3 @@ def test_an_ensemble_trains_its_members_one_by_one_resumes_and_packages(data_dir
     assert code == 0 and f"accuracy {metadata['dev']['accuracy']:.2%}" in out
     assert len(metadata["members"]) == 2 and len(metadata["member_histories"]) == 2
     assert "ClassifierEnsemble" in (folder / "README.md").read_text()
-
-
-@pytest.mark.slow
-def test_language_models_pretrain_and_the_classifier_starts_from_them(data_dir, tmp_path):
-    config = dataclasses.replace(studies.CONFIGS["sentiment-sst2-tiny"], pretrained_lm=True, lm_sequence_length=8,
-                                 max_epochs=1)
-    with pytest.raises(FileNotFoundError, match="--pretrain-lm first"):
-        studies.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
-    studies.pretrain_language_models(config, data_dir, tmp_path, TrainingOptions(max_minutes=0.05))
-    forward, backward = studies.load_language_models(tmp_path)
-    assert forward.tokenizer.get_vocabulary() == backward.tokenizer.get_vocabulary()
-    history = studies.train(config, data_dir, tmp_path, TrainingOptions(max_minutes=1.0))
-    assert len(history.history["val_accuracy"]) == 1
-    with pytest.raises(ValueError, match="does not start from language models"):
-        studies.pretrain_language_models(studies.CONFIGS["sentiment-sst2-tiny"], data_dir, tmp_path, TrainingOptions())
