@@ -29,7 +29,8 @@ from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.evaluation import corpus_bleu
 from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
-from zoo.text import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer
+from zoo.tasks.translation_task import teacher_forced_batch, token_ids
+from zoo.text import SubwordTokenizer
 
 LANGUAGES = {"de": "German", "en": "English"}
 VOCABULARY_SIZES = {"de": 8000, "en": 6000}  # German has about twice as many word types
@@ -99,28 +100,10 @@ def learn_tokenizers(config, data_dir, run_dir):
     return tokenizers
 
 
-def token_ids(tokenizer, lines):
-    """A list of int32 arrays, one per line (no bos/eos)."""
-    ragged = tokenizer.tokenize_ragged(tf.constant(lines))
-    return [np.asarray(row, np.int32) for row in ragged.numpy()]
-
-
-def pad(rows):
-    """Right-padded (B, longest row) int32 ids."""
-    return keras.utils.pad_sequences(rows, padding="post", value=PAD_ID, dtype="int32")
-
-
-def make_batch(sources, targets):
-    """((source (B, S), target_in (B, T)), labels (B, T)): target_in = <bos> y, labels = y <eos>."""
-    target_in = pad([np.concatenate([[BOS_ID], t]) for t in targets])
-    labels = pad([np.concatenate([t, [EOS_ID]]) for t in targets])
-    return (pad(sources), target_in), labels
-
-
 def bucketed_batches(sources, targets, batch_size, rng=None):
     """Batches of pairs of similar lengths (`zoo.training.bucketed_indices`)."""
     lengths = [len(s) + len(t) for s, t in zip(sources, targets)]
-    return [make_batch([sources[i] for i in b], [targets[i] for i in b])
+    return [teacher_forced_batch([sources[i] for i in b], [targets[i] for i in b])
             for b in bucketed_indices(lengths, batch_size, rng)]
 
 

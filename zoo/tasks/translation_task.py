@@ -14,7 +14,7 @@ from zoo.decoding import beam_search, greedy, translate
 from zoo.evaluation import corpus_bleu
 from zoo.plotting import plot_attention
 from zoo.tasks.task import Task, shuffled_batches
-from zoo.text import BOS_ID, EOS_ID
+from zoo.text import BOS_ID, EOS_ID, PAD_ID
 
 
 class TranslationTask(Task):
@@ -71,13 +71,11 @@ class TranslationTask(Task):
         else:
             raise ValueError("dataset: a translator's data is (source file, target file) or a list of "
                              "(source, target) sentence pairs")
-        sources = _token_ids(model.source_tokenizer, [s for s, _ in pairs], model.max_source_length)
-        targets = _token_ids(model.target_tokenizer, [t for _, t in pairs])
+        sources = token_ids(model.source_tokenizer, [s for s, _ in pairs], model.max_source_length)
+        targets = token_ids(model.target_tokenizer, [t for _, t in pairs])
 
         def make_batch(rows):
-            target_in = _padded([np.concatenate([[BOS_ID], targets[i]]) for i in rows])
-            labels = _padded([np.concatenate([targets[i], [EOS_ID]]) for i in rows])
-            return (_padded([sources[i] for i in rows]), target_in), labels
+            return teacher_forced_batch([sources[i] for i in rows], [targets[i] for i in rows])
 
         ids = tf.TensorSpec((None, None), tf.int32)
         return shuffled_batches(list(range(len(pairs))), batch_size, shuffle, seed, make_batch, ((ids, ids), ids))
@@ -111,15 +109,22 @@ def _pair(number, pair):
     return tuple(pair)
 
 
-def _token_ids(tokenizer, lines, limit=None):
+def token_ids(tokenizer, lines, limit=None):
     """A list of int32 arrays, one per line (no bos/eos), each cut to `limit` ids."""
     ragged = tokenizer.tokenize_ragged(tf.constant(lines))
     return [np.asarray(row[:limit], np.int32) for row in ragged.numpy()]
 
 
-def _padded(rows):
+def padded(rows):
     """Right-padded (B, longest row) int32 ids."""
-    return keras.utils.pad_sequences(rows, padding="post", value=0, dtype="int32")
+    return keras.utils.pad_sequences(rows, padding="post", value=PAD_ID, dtype="int32")
+
+
+def teacher_forced_batch(sources, targets):
+    """((source (B, S), target_in (B, T)), labels (B, T)) of id arrays: target_in = <bos> y, labels = y <eos>."""
+    target_in = padded([np.concatenate([[BOS_ID], t]) for t in targets])
+    labels = padded([np.concatenate([t, [EOS_ID]]) for t in targets])
+    return (padded(sources), target_in), labels
 
 
 def _plot_attention(model, args):
