@@ -137,11 +137,10 @@ class RawTextAccuracy(keras.callbacks.Callback):
 
     def __init__(self, sentences, labels):
         super().__init__()
-        self.sentences, self.labels = sentences, np.asarray(labels)
+        self.sentences, self.labels = sentences, labels
 
     def on_epoch_end(self, epoch, logs=None):
-        _, probabilities = self.model.classify(self.sentences)
-        logs["val_sst2_accuracy"] = float(np.mean(probabilities.argmax(axis=1) == self.labels))
+        logs["val_sst2_accuracy"] = classification_accuracy(self.model, self.sentences, self.labels)["accuracy"]
 
 
 def build_model(config, tokenizer, parser):
