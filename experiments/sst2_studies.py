@@ -39,7 +39,8 @@ from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble
 from zoo.models.sequence_classifier import initialise_from_language_models
 from zoo.text import UNK_ID
-from zoo.training import TrainingOptions, distribution_strategy, fit, save_model_atomically
+from zoo.training import (TrainingOptions, distribution_strategy, fit, member_dirs, save_model_atomically,
+                          train_members)
 
 LANGUAGE_MODEL_TEXTS = ("wikitext-2/valid.txt", "wikitext-2/test.txt", "ptb/ptb.train.txt", "ptb/ptb.valid.txt",
                         "ptb/ptb.test.txt")
@@ -78,32 +79,21 @@ def language_model_dirs(run_dir):
     return {direction: run_dir / f"lm-{direction}" for direction in ("forward", "backward")}
 
 
-def member_dirs(config, run_dir):
-    """Where each member of the model trains: the run folder itself, or `member-<k>/` of an ensemble."""
-    return [run_dir] if config.members == 1 else [run_dir / f"member-{k}" for k in range(config.members)]
-
-
 def train(config, data_dir, run_dir, options, split=None):
     """`recipe.train` for each member; an ensemble's members (seeds `seed`, `seed` + 1, ...) train one after
-    the other, `options.max_minutes` / `members` each, and `best.keras` is then their `ClassifierEnsemble`.
-    With `options.resume`, finished members are kept and the unfinished one continues. With `pretrained_lm`,
-    each member's encoder starts from the `--pretrain-lm` language models."""
+    the other (`zoo.training.train_members`), and `best.keras` is then their `ClassifierEnsemble`. With
+    `pretrained_lm`, each member's encoder starts from the `--pretrain-lm` language models."""
     split = split or recipe.load_split(config, data_dir)
     initialise = starting_from(load_language_models(run_dir)) if config.pretrained_lm else None
     if config.members == 1:
         return recipe.train(config, data_dir, run_dir, options, split, initialise)
-    member_options = dataclasses.replace(options, max_minutes=options.max_minutes / config.members)
-    for k, member_dir in enumerate(member_dirs(config, run_dir)):
-        finished = member_dir / "finished"
-        if options.resume and finished.exists():
-            print(f"member {k + 1} of {config.members}: finished in an earlier run ({member_dir})")
-            continue
-        print(f"member {k + 1} of {config.members}:")
+
+    def train_member(k, member_dir, member_options):
         recipe.train(dataclasses.replace(config, seed=config.seed + k), data_dir, member_dir, member_options, split,
                      initialise)
-        finished.touch()
-        keras.backend.clear_session()
-    members = [keras.saving.load_model(folder / "best.keras", compile=False) for folder in member_dirs(config, run_dir)]
+
+    folders = train_members(config.members, run_dir, options, train_member)
+    members = [keras.saving.load_model(folder / "best.keras", compile=False) for folder in folders]
     ensemble = ClassifierEnsemble(members, name=config.name.replace("-", "_"))
     ensemble.build()
     save_model_atomically(ensemble, run_dir / "best.keras")  # `load_best` compiles it
@@ -186,7 +176,7 @@ def evaluate_ensemble(model, data_dir, run_dir, config, split):
     epochs and minutes (the members' dev accuracy is not measured: dev is the ensemble's test set)."""
     members = [{"validation": classification_accuracy(member, split.validation_texts, split.validation_labels),
                 **recipe.run_summary(folder)}
-               for member, folder in zip(model.members, member_dirs(config, run_dir))]
+               for member, folder in zip(model.members, member_dirs(config.members, run_dir))]
     return {
         "validation": classification_accuracy(model, split.validation_texts, split.validation_labels),
         "dev": evaluate_tsv(model, recipe.tsv_path(data_dir, "dev")),
@@ -205,7 +195,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         histories = {"history": recipe.read_history(run_dir)}
     else:
         result = evaluate_ensemble(model, data_dir, run_dir, config, split)
-        histories = {"member_histories": [recipe.read_history(member) for member in member_dirs(config, run_dir)]}
+        histories = {"member_histories": [recipe.read_history(member) for member in member_dirs(config.members, run_dir)]}
     pretraining = {direction: recipe.read_history(folder) for direction, folder in language_model_dirs(run_dir).items()
                    } if config.pretrained_lm else None
     histories["language_model_history"] = pretraining

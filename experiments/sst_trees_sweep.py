@@ -19,9 +19,8 @@ from zoo.training import TrainingOptions
 def variant(text):
     """'embedding_dim=100,dropout=0.4' -> a Config of sentiment-sst-treelstm with those fields."""
     base = sst_trees.CONFIGS["sentiment-sst-treelstm"]
-    fields = {f.name: f.type for f in dataclasses.fields(base)}
     changes = dict(pair.split("=") for pair in text.split(",")) if text else {}
-    typed = {k: (str if fields[k] == "str" else float if fields[k] == "float" else int)(v) for k, v in changes.items()}
+    typed = {k: type(getattr(base, k))(v) for k, v in changes.items()}  # each field as the type of its default
     return dataclasses.replace(base, name=f"sweep-{text or 'base'}".replace(",", "-").replace("=", ""), **typed)
 
 

@@ -99,35 +99,6 @@ def test_save_and_load_keep_predictions_labels_and_vocabulary(trained, checkpoin
     model.fit(tf.constant(TEXTS), LABELS, batch_size=8, epochs=1, verbose=0)  # loads compiled: fine-tunes
 
 
-def test_adversarial_training_steps_on_the_loss_at_the_worst_nearby_word_vectors(tokenizer):
-    """One SGD step of `adversarial` training equals the step on L(e) + L(e + r), r = eps ||e|| g / ||g||
-    per text, computed by hand; and r raises the loss (it points up the gradient)."""
-    epsilon, rate = 0.3, 0.5
-    model = tiny(tokenizer, adversarial=epsilon)
-    model.build()
-    model.compile(optimizer=keras.optimizers.SGD(rate), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    texts, labels = tf.constant(TEXTS[:4]), LABELS[:4]
-    before = [v.numpy() for v in model.trainable_variables]
-    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    with tf.GradientTape() as tape:
-        e, mask = model.embed(model.tokenizer(texts))
-        with tf.GradientTape() as inner:
-            inner.watch(e)
-            clean = loss(labels, model._logits_of_vectors(e, mask, False))
-        g = inner.gradient(clean, e).numpy()
-        norms = np.sqrt((g**2).sum(axis=(1, 2), keepdims=True))
-        r = epsilon * np.sqrt((e.numpy() ** 2).sum(axis=(1, 2), keepdims=True)) * g / norms
-        perturbed = loss(labels, model._logits_of_vectors(e + r, mask, False))
-        total = clean + perturbed
-    gradients = [tf.convert_to_tensor(d).numpy() for d in tape.gradient(total, model.trainable_variables)]
-    expected = [w - rate * d for w, d in zip(before, gradients, strict=True)]
-    assert float(perturbed) > float(clean)
-    logged = model.train_on_batch(texts, labels, return_dict=True)["loss"]
-    np.testing.assert_allclose(logged, float(clean), rtol=1e-5)  # the logged loss is the clean one
-    for actual, wanted in zip(model.trainable_variables, expected, strict=True):
-        np.testing.assert_allclose(actual.numpy(), wanted, atol=1e-6)
-
-
 @pytest.fixture(scope="module")
 def ensemble(trained, tokenizer):
     other = SequenceClassifier(tokenizer, units=8, embedding_dim=5, pooling="mean", seed=3)  # untrained: differs

@@ -10,7 +10,8 @@ import tensorflow as tf
 import zoo
 from helpers import run, run_error, run_fresh_python, saved_checkpoint
 from zoo.layers import TreeParser
-from zoo.models import TreeClassifier
+from zoo.losses import PhraseSentimentLoss
+from zoo.models import TreeClassifier, TreeEnsemble
 from zoo.text import TreebankTokenizer
 from zoo.trees import parse_tree, trees_to_tensors
 
@@ -99,6 +100,58 @@ def test_every_node_is_trained_and_padding_labels_count_for_nothing(trained):
     other = np.where(x["node_mask"], y, 4)
     losses = [model.evaluate(tf.data.Dataset.from_tensors((x, labels)), verbose=0) for labels in (y, other)]
     assert losses[0] == pytest.approx(losses[1], rel=1e-6)
+
+
+@pytest.mark.parametrize("polarity", [0.0, 0.5])
+def test_phrase_sentiment_loss_adds_the_sst2_term_of_the_non_neutral_nodes(polarity):
+    """Against the formula node by node; the padding's label does not count (the logits' mask)."""
+    model = tiny()
+    x, y = gold()
+    logits = model.node_logits(x["words"], x["children"], x["node_mask"])
+    log_p = tf.nn.log_softmax(logits).numpy()  # (B, N, 5)
+    p = np.exp(log_p)
+    positive = (p[..., 3] + p[..., 4]) / (p[..., 0] + p[..., 1] + p[..., 3] + p[..., 4])
+    binary = -np.log(np.where(y > 2, positive, 1 - positive)) * (y != 2)
+    per_node = -np.take_along_axis(log_p, y[..., None], -1)[..., 0] + polarity * binary  # (B, N)
+    expected = per_node[x["node_mask"]].mean()  # Keras: the mean over the real nodes
+    np.testing.assert_allclose(PhraseSentimentLoss(polarity)(y, logits), expected, rtol=1e-5)
+    np.testing.assert_allclose(PhraseSentimentLoss(polarity)(np.where(x["node_mask"], y, 0), logits), expected, rtol=1e-5)
+
+
+def test_an_ensemble_averages_its_members_at_every_node_of_one_tree(trained, tmp_path):
+    members = [trained, tiny(seed=1)]
+    ensemble = TreeEnsemble(members)
+    x, _ = gold()
+    mean = np.mean([tf.nn.softmax(m.node_logits(x["words"], x["children"], x["node_mask"])).numpy() for m in members], 0)
+    got = ensemble.node_logits(x["words"], x["children"], x["node_mask"])
+    np.testing.assert_allclose(tf.nn.softmax(got).numpy()[x["node_mask"]], mean[x["node_mask"]], atol=1e-6)
+    texts = ["not bad at all", "a good film"]
+    words, children, node_mask = trained.parse(tf.constant(texts))  # member 0's trees, for every member
+    root_mean = tf.nn.softmax(ensemble.sst2_logits(ensemble.node_logits(words, children, node_mask), children, node_mask))
+    np.testing.assert_allclose(ensemble.classify(texts)[1], root_mean.numpy(), atol=1e-6)
+    ensemble.save(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "ensemble.keras").classify(texts)[1],
+                               ensemble.classify(texts)[1], atol=1e-6)
+    with pytest.raises(ValueError, match="TreeEnsemble: member 1 .* labels"):
+        TreeEnsemble([trained, TreeClassifier(trained.tokenizer, trained.parser, labels=("bad", "good"))])
+
+
+def test_fine_tunes_on_a_treebank_file_and_on_labelled_sentences(tmp_path):
+    """`zoo.dataset` gives node batches from bracketed trees and (texts, ids) from pairs; `fit` with
+    `PhraseSentimentLoss` lowers the loss on each (node logits against node labels, SST-2 logits
+    against sentence labels)."""
+    model = tiny()
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=PhraseSentimentLoss(0.5))
+    treebank = tmp_path / "trees.txt"
+    treebank.write_text("".join(f"{tree}\n" for tree in TREES), encoding="utf-8")
+    sentences = [("a good film", "positive"), ("a bad film", "negative"), ("it is awful", 0), ("great", 1)]
+    for data in (treebank, sentences):
+        examples = zoo.dataset(model, data, batch_size=2, seed=0)
+        before = model.evaluate(examples, verbose=0)
+        model.fit(examples, epochs=10, verbose=0)
+        assert model.evaluate(examples, verbose=0) < 0.5 * before
+    x, y = next(iter(zoo.dataset(model, TREES, batch_size=5, shuffle=False)))
+    np.testing.assert_array_equal(y.numpy(), gold(max_words=8)[1])  # a list of trees, in order, 8 words wide
 
 
 def test_save_and_load_give_the_same_predictions(trained, checkpoint):

@@ -1,7 +1,9 @@
-"""Losses over padded token sequences."""
+"""Losses over padded token sequences and over the nodes of trees."""
 
 import keras
 import tensorflow as tf
+
+from zoo.trees import NEUTRAL, polarity_logits
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -39,3 +41,38 @@ class MaskedCrossEntropy(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "label_smoothing": self.label_smoothing, "pad_id": self.pad_id}
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class PhraseSentimentLoss(keras.losses.Loss):
+    """The five-label cross-entropy of every node, plus `polarity` times the SST-2 one of its
+    non-neutral nodes (Tai et al. train a separate binary model on those; here one softmax serves
+    both, and the second term weighs the polarity decision the SST-2 view reads at the root):
+
+        l_n = -log p(y_n) - polarity * [y_n != 2] log p(pos_n | not neutral)
+        p(pos | not neutral) = (p_3 + p_4) / (p_0 + p_1 + p_3 + p_4),  pos_n = [y_n > 2]
+
+    Padding nodes are left out by the logits' Keras mask (`TreeClassifier.node_logits`). A tree model
+    called on plain sentences gives SST-2 logits (B, 2) instead: for those (labels 0/1) the loss is
+    their cross-entropy, so one compiled model fine-tunes on trees or on labelled sentences.
+
+    Args:
+        polarity: the weight of the SST-2 term (0: plain five-label cross-entropy).
+    """
+
+    def __init__(self, polarity=0.0, name="phrase_sentiment_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.polarity = polarity
+
+    def call(self, y_true, y_pred):
+        labels, logits = tf.cast(y_true, "int32"), tf.cast(y_pred, "float32")  # (B, N), (B, N, 5)
+        if logits.shape[-1] == 2:  # SST-2 logits of sentences (B, 2), labels (B,)
+            return tf.nn.sparse_softmax_cross_entropy_with_logits(tf.reshape(labels, tf.shape(logits)[:-1]), logits)
+        fine = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)  # (B, N)
+        if not self.polarity:
+            return fine
+        binary = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.cast(labels > NEUTRAL, "int32"), polarity_logits(logits))
+        return fine + self.polarity * binary * tf.cast(labels != NEUTRAL, "float32")
+
+    def get_config(self):
+        return {**super().get_config(), "polarity": self.polarity}

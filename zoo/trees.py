@@ -125,6 +125,15 @@ def sst2_view(trees):
     return kept, [int(tree.label > NEUTRAL) for tree in kept]
 
 
+def polarity_logits(fine_logits):
+    """Five-label logits (..., 5) -> (..., 2): log p(negative), log p(positive) with the neutral label
+    left out, p(negative) = p_0 + p_1 and p(positive) = p_3 + p_4 (their softmax is the SST-2 view)."""
+    import tensorflow as tf
+
+    log_p = tf.nn.log_softmax(fine_logits)
+    return tf.stack([tf.reduce_logsumexp(log_p[..., :NEUTRAL], -1), tf.reduce_logsumexp(log_p[..., NEUTRAL + 1 :], -1)], -1)
+
+
 # Raw text <-> treebank tokens.
 
 _DETOKENIZE = {"-LRB-": "(", "-RRB-": ")", "``": '"', "''": '"'}

@@ -31,7 +31,7 @@ class ClassifierEnsemble(TextClassifier):
     def __init__(self, members, **kwargs):
         super().__init__(**kwargs)
         members = [keras.saving.deserialize_keras_object(m) if isinstance(m, dict) else m for m in members]
-        _check_members(members)
+        check_members("ClassifierEnsemble", members, ("classify_ids", "tokenizer", "labels"), "text classifiers such as SequenceClassifier")
         self.members = members
         self.supports_jit = False  # the tokenizer's string ops cannot run under XLA
 
@@ -53,28 +53,34 @@ class ClassifierEnsemble(TextClassifier):
 
     def classify_ids(self, ids, training=False):
         """ids (B, T), right-padded with 0 -> logits (B, C), the log of the mean probability."""
-        log_p = tf.stack([tf.nn.log_softmax(m.classify_ids(ids, training=training)) for m in self.members])  # (K, B, C)
-        return tf.reduce_logsumexp(log_p, axis=0) - math.log(len(self.members))  # (B, C)
+        return mean_of_probabilities([m.classify_ids(ids, training=training) for m in self.members])
 
     def get_config(self):
         return {**super().get_config(), "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
 
 
-def _check_members(members):
+def mean_of_probabilities(logits):
+    """K logits (..., C) -> (..., C) whose softmax is the mean of theirs: logsumexp_k log_softmax_k - log K."""
+    log_p = tf.stack([tf.nn.log_softmax(x) for x in logits])  # (K, ..., C)
+    return tf.reduce_logsumexp(log_p, axis=0) - math.log(len(logits))
+
+
+def check_members(owner, members, attributes, kind):
+    """Raises ValueError unless `members` are >= 1 models with `attributes`, the same labels and the same
+    tokenizer (`owner` and `kind`, what they should be, name the problem in the message)."""
     if not members:
-        raise ValueError("ClassifierEnsemble: `members` is empty; it needs at least one classifier")
+        raise ValueError(f"{owner}: `members` is empty; it needs at least one classifier")
     for k, member in enumerate(members):
-        for attribute in ("classify_ids", "tokenizer", "labels"):
+        for attribute in attributes:
             if not hasattr(member, attribute):
-                raise ValueError(f"ClassifierEnsemble: member {k} is a {type(member).__name__}, which has no "
-                                 f"`{attribute}`: members must be text classifiers such as SequenceClassifier")
+                raise ValueError(f"{owner}: member {k} is a {type(member).__name__}, which has no "
+                                 f"`{attribute}`: members must be {kind}")
     first = members[0]
     for k, member in enumerate(members[1:], start=1):
         if list(member.labels) != list(first.labels):
-            raise ValueError(f"ClassifierEnsemble: member {k} has the labels {list(member.labels)}, member 0 "
+            raise ValueError(f"{owner}: member {k} has the labels {list(member.labels)}, member 0 "
                              f"{list(first.labels)}: the probabilities of different labels cannot be averaged")
         difference = tokenizer_difference(first.tokenizer, member.tokenizer)
         if difference:
-            raise ValueError(f"ClassifierEnsemble: member {k}'s tokenizer differs from member 0's ({difference}): "
+            raise ValueError(f"{owner}: member {k}'s tokenizer differs from member 0's ({difference}): "
                              f"the members must read the same ids")
-

@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from zoo import layers
+from zoo.models.adversarial_training import AdversarialTraining
 from zoo.text import unknown_word_dropout
 
 
@@ -36,7 +37,7 @@ class TextClassifier(keras.Model):
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class SequenceClassifier(TextClassifier):
+class SequenceClassifier(AdversarialTraining, TextClassifier):
     """p(y | text) = softmax(W_o pool(BiLSTM^L(E[x]), m) + b_o), read from strings:
 
         x = tokenizer(texts)                      (B, T) ids, right-padded with 0; mask m_t = x_t != 0
@@ -60,7 +61,8 @@ class SequenceClassifier(TextClassifier):
         dropout: on the embedding features (one mask per sequence), between layers, and on z.
         word_dropout: probability of reading a known word as `<unk>` in training, so that the
             `<unk>` embedding learns to stand for the unseen words of test text.
-        adversarial: eps of adversarial training on the word vectors (`train_step`; 0: plain training).
+        adversarial: eps of adversarial training on the word vectors (`AdversarialTraining`; 0: plain
+            training).
 
     `model(texts)` maps tf.string (B,) to logits (B, C); `classify(texts)` gives label names and
     probabilities; `classify_ids(ids)` and `encode(ids)` work on ids.
@@ -141,7 +143,11 @@ class SequenceClassifier(TextClassifier):
     def _encode_vectors(self, e, mask, training):
         return self.encoder(self.feature_drop(e, training=training), mask=mask, training=training)  # (B, T, 2H)
 
-    def _logits_of_vectors(self, e, mask, training):
+    def word_vectors(self, texts, training=False):
+        """`AdversarialTraining`'s view: texts -> (e (B, T, E), m (B, T))."""
+        return self.embed(self.tokenizer(texts), training=training)
+
+    def logits_of_vectors(self, e, mask, training=False):
         """e (B, T, E) word vectors -> logits (B, C)."""
         z = self.pooling(self._encode_vectors(e, mask, training), mask=mask)  # (B, 2H)
         return self.logits(self.output_drop(z, training=training))  # (B, C)
@@ -149,40 +155,7 @@ class SequenceClassifier(TextClassifier):
     def classify_ids(self, ids, training=False):
         """ids (B, T), right-padded with 0 -> logits (B, C)."""
         e, mask = self.embed(ids, training=training)
-        return self._logits_of_vectors(e, mask, training)
-
-    def train_step(self, data):
-        """Keras' step, or with `adversarial` > 0 (Miyato et al. 2017, on word vectors of any scale):
-
-            L = loss(y, f(e)) + loss(y, f(e + r)),   r = eps ||e|| g / ||g||,   g = dL(y, f(e))/de
-
-        per text (norms over its (T, E) vectors, r held constant), so the model also learns to hold
-        its answer where a small change of the word vectors would hurt it most. The logged loss
-        and metrics are those of f(e)."""
-        if not self.adversarial:
-            return super().train_step(data)
-        texts, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        ids = self.tokenizer(texts)  # (B, T)
-        with tf.GradientTape() as tape:
-            e, mask = self.embed(ids, training=True)  # (B, T, E)
-            with tf.GradientTape() as inner:
-                inner.watch(e)
-                logits = self._logits_of_vectors(e, mask, True)
-                loss = self.compute_loss(x=texts, y=labels, y_pred=logits, sample_weight=sample_weight, training=True)
-            with tape.stop_recording():
-                g = inner.gradient(loss, e)  # (B, T, E)
-                r = self.adversarial * tf.norm(e, axis=[1, 2], keepdims=True) * tf.math.l2_normalize(g, axis=[1, 2])
-            perturbed = self._logits_of_vectors(e + r, mask, True)
-            adversarial_loss = self.compute_loss(x=texts, y=labels, y_pred=perturbed, sample_weight=sample_weight,
-                                                 training=True)
-            total = self.optimizer.scale_loss(loss + adversarial_loss)  # (mixed precision's loss scale, as Keras)
-        variables = self.trainable_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(total, variables), variables))
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync  # compute_loss divides by them, as Keras logs
-        for metric in self.metrics:
-            if metric.name == "loss":
-                metric.update_state(loss * replicas, sample_weight=tf.shape(ids)[0])
-        return self.compute_metrics(texts, labels, logits, sample_weight=sample_weight)
+        return self.logits_of_vectors(e, mask, training)
 
     def get_config(self):
         return {

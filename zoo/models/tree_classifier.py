@@ -4,15 +4,15 @@ import keras
 import tensorflow as tf
 
 from zoo import _compat, layers
-from zoo.models.sequence_classifier import TextClassifier
+from zoo.models.adversarial_training import AdversarialTraining
+from zoo.models.tree_text_classifier import FINE_LABELS, TreeTextClassifier
 from zoo.text import unknown_word_dropout
 
 TREE_CELLS = {"tree_lstm": layers.BinaryTreeLSTMCell, "recursive": layers.RecursiveCell}
-FINE_LABELS = ("very negative", "negative", "neutral", "positive", "very positive")  # SST's 0-4
 
 
 @keras.saving.register_keras_serializable(package="zoo")
-class TreeClassifier(TextClassifier):
+class TreeClassifier(AdversarialTraining, TreeTextClassifier):
     """p(fine label | phrase) at every node of a binary tree; SST-2 from the root:
 
         words = tokenizer.split(text)              (B, T) treebank tokens, lowercased
@@ -25,10 +25,8 @@ class TreeClassifier(TextClassifier):
         logits_n = dropout(h_n) W_o + b_o          (B, N, 5) SST's five labels at every node
         SST-2 at the root r: p(positive) = (p_3 + p_4) / (p_0 + p_1 + p_3 + p_4)
 
-    `model(texts)` maps tf.string (B,) to the two SST-2 logits (B, 2) = (log(p_0 + p_1), log(p_3 +
-    p_4)) of the root, so `classify`, `zoo classify`, `zoo evaluate --tsv` and the exported
-    `classify(text)` read plain sentences; `model({"words", "children", "node_mask"})` gives the
-    node logits (B, N, 5), masked at padding, which `fit` trains against every node's label.
+    `model(texts)` reads plain sentences (SST-2 logits (B, 2)), `model({"words", "children",
+    "node_mask"})` gives the node logits (B, N, 5): see `TreeTextClassifier`.
 
     Args:
         tokenizer: a `zoo.text.TreebankTokenizer` (the word vocabulary), saved with the model.
@@ -39,10 +37,13 @@ class TreeClassifier(TextClassifier):
         word_dropout: in training, the rate at which a known word is read as `<unk>`.
         context_units: C > 0 reads the words with a BiLSTM first, so that each leaf starts from its
             word in context (0: from the word alone, as Tai et al.).
+        adversarial: eps of adversarial training on the word vectors (`AdversarialTraining`; 0: plain
+            training).
     """
 
     def __init__(self, tokenizer, parser, cell="tree_lstm", units=150, embedding_dim=300, dropout=0.5,
-                 word_dropout=0.0, context_units=0, labels=("negative", "positive"), seed=None, **kwargs):
+                 word_dropout=0.0, context_units=0, adversarial=0.0, labels=("negative", "positive"), seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         tokenizer, parser = (keras.saving.deserialize_keras_object(x) if isinstance(x, dict) else x
                              for x in (tokenizer, parser))
@@ -52,7 +53,8 @@ class TreeClassifier(TextClassifier):
         self.parser.trainable = False  # trained on its own (span loss), before the classifier
         self.cell_name, self.units, self.embedding_dim = cell, units, embedding_dim
         self.dropout, self.word_dropout, self.context_units, self.seed = dropout, word_dropout, context_units, seed
-        self.labels, self.fine_labels = [str(label) for label in labels], list(FINE_LABELS)
+        self.adversarial = adversarial
+        self.labels = [str(label) for label in labels]
         self.supports_jit = False  # string ops, hash tables and a loop over a data-dependent number of levels
         self.embedding = keras.layers.Embedding(tokenizer.vocabulary_size, embedding_dim, name="embedding")
         self.input_drop = keras.layers.Dropout(dropout, seed=seed, name="input_dropout")
@@ -76,44 +78,30 @@ class TreeClassifier(TextClassifier):
                 layer.build(shape)
         self.built = True
 
-    def call(self, inputs, training=False):
-        if isinstance(inputs, dict):
-            return self.node_logits(inputs["words"], inputs["children"], inputs["node_mask"], training=training)
-        words, children, node_mask = self.parse(inputs)
-        return self.sst2_logits(self.node_logits(words, children, node_mask, training=training), children, node_mask)
-
-    def parse(self, texts):
-        """tf.string (B,) plain sentences -> (words (B, T) string, children (B, N, 2), node_mask (B, N))."""
-        words = self.tokenizer.split(texts).to_tensor("")  # (B, T)
-        children, node_mask = self.parser(words)
-        return words, children, node_mask
-
     def node_logits(self, words, children, node_mask, training=False):
         """The five-label logits of every node (B, N, 5) of the trees `children` over `words` (B, T)."""
-        ids = self.tokenizer.lookup(words)  # (B, T)
+        trees = {"words": words, "children": children, "node_mask": node_mask}
+        return self.logits_of_vectors(*self.word_vectors(trees, training=training), training=training)
+
+    def word_vectors(self, trees, training=False):
+        """{"words" (B, T), "children", "node_mask"} -> (E[words] (B, T, E) (word dropout in training),
+        the trees), `AdversarialTraining`'s view of the inputs."""
+        ids = self.tokenizer.lookup(trees["words"])  # (B, T)
         if training and self.word_dropout:
             ids = unknown_word_dropout(ids, self.word_dropout, self.word_dropout_seed)
-        e = self.input_drop(self.embedding(ids), training=training)  # (B, T, E)
+        return self.embedding(ids), {**trees, "ids": ids}
+
+    def logits_of_vectors(self, e, trees, training=False):
+        """Word vectors e (B, T, E) of `trees` -> the node logits (B, N, 5), masked at padding."""
+        e = self.input_drop(e, training=training)
         if self.context is not None:
-            e = self.context(e, mask=ids != 0, training=training)  # (B, T, 2C)
+            e = self.context(e, mask=trees["ids"] != 0, training=training)  # (B, T, 2C)
         inside = tf.zeros_like(e[:, 1:])  # (B, T - 1, E): internal nodes have no input
         x = tf.concat([e, inside], axis=1)  # (B, N, E)
-        h = self.tree(x, tf.convert_to_tensor(children, tf.int32), mask=tf.convert_to_tensor(node_mask, tf.bool))
+        node_mask = tf.convert_to_tensor(trees["node_mask"], tf.bool)
+        h = self.tree(x, tf.convert_to_tensor(trees["children"], tf.int32), mask=node_mask)
         logits = self.logits(self.output_drop(h, training=training))  # (B, N, 5)
         return _compat.set_keras_mask(logits, node_mask)  # losses and metrics in fit skip the padding
-
-    def sst2_logits(self, node_logits, children, node_mask):
-        """(B, 2): log p(negative), log p(positive) of the root, the neutral label left out."""
-        root = tf.gather(node_logits, layers.tree_roots(children, node_mask), batch_dims=1)  # (B, 5)
-        log_p = tf.nn.log_softmax(root)
-        return tf.stack([tf.reduce_logsumexp(log_p[:, :2], axis=1), tf.reduce_logsumexp(log_p[:, 3:], axis=1)], 1)
-
-    def compute_output_spec(self, inputs, training=False):
-        if isinstance(inputs, dict):
-            shape = tuple(inputs["children"].shape[:2]) + (len(FINE_LABELS),)
-        else:
-            shape = (inputs.shape[0], len(self.labels))
-        return keras.KerasTensor(shape, dtype=self.compute_dtype)
 
     def get_config(self):
         return {
@@ -126,6 +114,7 @@ class TreeClassifier(TextClassifier):
             "dropout": self.dropout,
             "word_dropout": self.word_dropout,
             "context_units": self.context_units,
+            "adversarial": self.adversarial,
             "labels": self.labels,
             "seed": self.seed,
         }

@@ -8,8 +8,9 @@ import tensorflow as tf
 from zoo.corpora import read_labelled_tsv
 from zoo.evaluation import evaluate_tsv, tree_evaluation
 from zoo.plotting import plot_tree
-from zoo.tasks.task import Task
-from zoo.trees import read_trees, tensors_to_trees
+from zoo.models.tree_text_classifier import TreeTextClassifier
+from zoo.tasks.task import Task, shuffled_batches
+from zoo.trees import Tree, read_trees, tensors_to_trees, trees_to_tensors
 
 
 class ClassificationTask(Task):
@@ -57,7 +58,12 @@ class ClassificationTask(Task):
 
     def dataset(self, model, data, batch_size=32, shuffle=True, seed=None):
         """(sentences (B,) string, label ids (B,) int32) from a `sentence<TAB>label` file (path; label
-        ids) or a list of (sentence, label) pairs, each label a name of `model.labels` or its id."""
+        ids) or a list of (sentence, label) pairs, each label a name of `model.labels` or its id. A tree
+        model also takes labelled trees (a bracketed treebank file, or a list of `zoo.trees.Tree`):
+        -> ({"words", "children", "node_mask"}, node labels (B, N)), every node supervised."""
+        trees = _labelled_trees(data) if isinstance(model, TreeTextClassifier) else None
+        if trees is not None:
+            return shuffled_batches(trees, batch_size, shuffle, seed, tree_batch, TREE_BATCH_SIGNATURE)
         if isinstance(data, (list, tuple)):
             sentences, labels = _pairs(model.labels, data)
         else:
@@ -68,9 +74,34 @@ class ClassificationTask(Task):
         return examples.batch(batch_size)
 
 
+TREE_BATCH_SIGNATURE = (
+    {"words": tf.TensorSpec((None, None), tf.string), "children": tf.TensorSpec((None, None, 2), tf.int32),
+     "node_mask": tf.TensorSpec((None, None), tf.bool)},
+    tf.TensorSpec((None, None), tf.int32),
+)
+WIDTH_STEP = 8  # a batch is padded to a multiple of this many words (fewer traced shapes)
+
+
+def tree_batch(trees):
+    """({"words", "children", "node_mask"}, node labels) of a list of `zoo.trees.Tree`s, padded to the next
+    multiple of `WIDTH_STEP` words."""
+    longest = max(len(tree.words) for tree in trees)
+    t = trees_to_tensors(trees, max_words=-(-longest // WIDTH_STEP) * WIDTH_STEP)
+    return {key: t[key] for key in ("words", "children", "node_mask")}, t["labels"]
+
+
+def _labelled_trees(data):
+    """`data` as a list of trees if it is trees or a treebank file (its first character a bracket), else None."""
+    if isinstance(data, (list, tuple)):
+        return list(data) if data and all(isinstance(x, Tree) for x in data) else None
+    with open(data, encoding="utf-8") as f:
+        start = f.read(64).lstrip()
+    return read_trees(data) if start.startswith("(") else None
+
+
 def _tree_model(model, name, option):
-    if not hasattr(model, "node_logits"):
-        raise ValueError(f"{option} needs a tree model (TreeClassifier); {name} is a {type(model).__name__}")
+    if not isinstance(model, TreeTextClassifier):
+        raise ValueError(f"{option} needs a tree model (TreeClassifier, TreeEnsemble); {name} is a {type(model).__name__}")
     return model
 
 

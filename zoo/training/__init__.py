@@ -12,6 +12,7 @@
     strategies.py           `distribution_strategy` (tf.distribute), `is_chief`
     data.py                 `endless_stream`, `dataset_of`, `bucketed_indices`: the batches
     files.py                `save_model_atomically`, `write_atomically`
+    members.py              `train_members`, `member_dirs`: an ensemble's members, one after another
     state.py                `state_variables`: what training changes
 """
 
@@ -21,6 +22,7 @@ from zoo.training.data import bucketed_indices, dataset_of, endless_stream
 from zoo.training.files import save_model_atomically
 from zoo.training.history_log import HistoryLog
 from zoo.training.loop import fit
+from zoo.training.members import member_dirs, train_members
 from zoo.training.non_finite_guard import NonFiniteGuard
 from zoo.training.options import TrainingOptions, apply_clipping
 from zoo.training.strategies import distribution_strategy, is_chief
@@ -30,6 +32,6 @@ from zoo.training.weight_average import WeightAverage, averaged_weights, uses_we
 
 __all__ = [
     "BestModel", "standard_callbacks", "bucketed_indices", "dataset_of", "endless_stream", "save_model_atomically",
-    "HistoryLog", "fit", "NonFiniteGuard", "TrainingOptions", "apply_clipping", "distribution_strategy", "is_chief",
+    "HistoryLog", "fit", "member_dirs", "train_members", "NonFiniteGuard", "TrainingOptions", "apply_clipping", "distribution_strategy", "is_chief",
     "TimeBudget", "TrainingCheckpoint", "WeightAverage", "averaged_weights", "uses_weight_average",
 ]
