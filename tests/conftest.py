@@ -3,6 +3,8 @@
 import os
 
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"  # before TensorFlow is first imported
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one of pytest-xdist's two workers: one core for its ops' insides
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -22,6 +22,7 @@ CONLLU = "".join(
         (["Two", "blorches", "sleep", "."], ["NUM", "NOUN", "VERB", "PUNCT"]),
     ]
 )
+TREES = "(3 (2 a) (3 (3 good) (2 film)))\n(1 (2 a) (1 (1 bad) (2 film)))\n(3 (2 (2 not) (1 bad)) (2 (2 at) (2 all)))\n"
 
 
 def snippets():
@@ -44,6 +45,7 @@ def test_snippet_runs_and_fine_tunes(name, code, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "my_text.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "my_treebank.conllu").write_text(CONLLU, encoding="utf-8")
+    (tmp_path / "my_trees.txt").write_text(TREES, encoding="utf-8")
     scope = {}
     exec(compile(code, f"README.md ({name})", "exec"), scope)
     model, losses = scope["model"], scope["history"].history["loss"]

@@ -80,3 +80,18 @@ def test_the_sentiment_card():
     split = sst2_sentiment.load_split(config, DATA_DIR)
     assert sst2_sentiment.build_tokenizer(config, split).vocabulary_size == model.tokenizer.vocabulary_size
     assert sst2_sentiment.model_card(config, model, metadata, split) == card
+
+
+@pytest.mark.skipif(not (DATA_DIR / "sst" / "train.txt").exists(), reason="the treebank is not in the data dir")
+def test_the_tree_sentiment_card():
+    from recipes import sst_trees
+
+    metadata, model_config, card = shipped("sentiment-sst-treelstm")
+    config = sst_trees.Config(**metadata["config"])
+    assert config == sst_trees.CONFIGS["sentiment-sst-treelstm"]
+    tokenizer = model_config["members"][0]["config"]["tokenizer"]
+    model = types.SimpleNamespace(tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(tokenizer)),
+                                  count_params=lambda: metadata["parameters"])
+    results = {"tsv": metadata["tsv"], "trees": metadata["trees"]}
+    train_trees = len(sst_trees.read_split(DATA_DIR, "train"))
+    assert sst_trees.model_card(config, model, results, metadata["histories"], train_trees) == card

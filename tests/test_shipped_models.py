@@ -87,7 +87,7 @@ def test_translator_covers_unknown_words_with_subwords(name):
 
 # --- classifiers --------------------------------------------------------------------------
 
-CLASSIFIERS = [name for name in ("sentiment-sst2-bilstm",) if name in zoo.list_models()]
+CLASSIFIERS = [name for name in ("sentiment-sst2-bilstm", "sentiment-sst-treelstm") if name in zoo.list_models()]
 
 
 @pytest.mark.skipif(not (DATA_DIR / "sst2").exists(), reason="needs the shared data")

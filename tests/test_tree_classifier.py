@@ -129,6 +129,10 @@ def test_an_ensemble_averages_its_members_at_every_node_of_one_tree(trained, tmp
     words, children, node_mask = trained.parse(tf.constant(texts))  # member 0's trees, for every member
     root_mean = tf.nn.softmax(ensemble.sst2_logits(ensemble.node_logits(words, children, node_mask), children, node_mask))
     np.testing.assert_allclose(ensemble.classify(texts)[1], root_mean.numpy(), atol=1e-6)
+    assert ensemble.parser is trained.parser and all(m.parser is None for m in ensemble.members)  # one parser
+    assert ensemble.count_params() == trained.count_params() + members[1].count_params() - trained.parser.count_params()
+    with pytest.raises(ValueError, match="has no parser: it reads trees"):
+        ensemble.members[1].classify(texts)
     ensemble.save(tmp_path / "ensemble.keras")
     np.testing.assert_allclose(keras.saving.load_model(tmp_path / "ensemble.keras").classify(texts)[1],
                                ensemble.classify(texts)[1], atol=1e-6)

@@ -95,6 +95,22 @@ PRESETS = {
             "model.weights.h5": "cb827cf451116f6f918888f70a8b2905e0b7a86c62da9b3e21fa0134d5370fa1"
         }
     },
+    "sentiment-sst-treelstm": {
+        "task": "classification",
+        "hub": "hf://rnn-zoo/sentiment-sst-treelstm",
+        "files": {
+            "README.md": "fda472d670539587af247fb5b0d13835176b1d47779bc048329ba04a1a461d3e",
+            "assets/layers/tree_classifier/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
+            "assets/layers/tree_classifier_1/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
+            "assets/layers/tree_classifier_2/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
+            "assets/layers/tree_classifier_3/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
+            "assets/layers/tree_classifier_4/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
+            "assets/layers/tree_parser/tokenizer/vocabulary.json": "07428ebaaeb298beb2f465cd0b183bb326bbe331a3ee88f78961ded0d4315cf9",
+            "config.json": "27c79a9c6fe2fc25924e846db490f00ac785a9e33b700506436009499a17a6a6",
+            "metadata.json": "90afa001fb16840993adc444349f02bc2474bf42a45f2fc96d6ccfb350b4374a",
+            "model.weights.h5": "ce8f8e437b6aad0c4cc38c4f237c24734db838f16264c9eaf9eb99efdd8f8c1c"
+        }
+    },
     "sentiment-sst2-bilstm": {
         "task": "classification",
         "hub": "hf://rnn-zoo/sentiment-sst2-bilstm",

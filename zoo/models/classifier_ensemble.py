@@ -8,8 +8,29 @@ import tensorflow as tf
 from zoo.models.sequence_classifier import TextClassifier, tokenizer_difference
 
 
+class EnsembleMembers:
+    """What an ensemble model of `self.members` (one tokenizer, one set of labels) takes from them:
+    `tokenizer` and `labels` are member 0's, building builds each, the config lists them."""
+
+    @property
+    def tokenizer(self):
+        return self.members[0].tokenizer
+
+    @property
+    def labels(self):
+        return self.members[0].labels
+
+    def build(self, input_shape=None):
+        for member in self.members:
+            member.build()
+        self.built = True
+
+    def get_config(self):
+        return {**super().get_config(), "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
+
+
 @keras.saving.register_keras_serializable(package="zoo")
-class ClassifierEnsemble(TextClassifier):
+class ClassifierEnsemble(EnsembleMembers, TextClassifier):
     """p(y | text) = (1/K) sum_k p_k(y | text), the mean of K classifiers' probabilities:
 
         x = tokenizer(texts)                               (B, T) ids, tokenized once for every member
@@ -31,22 +52,10 @@ class ClassifierEnsemble(TextClassifier):
     def __init__(self, members, **kwargs):
         super().__init__(**kwargs)
         members = [keras.saving.deserialize_keras_object(m) if isinstance(m, dict) else m for m in members]
-        check_members("ClassifierEnsemble", members, ("classify_ids", "tokenizer", "labels"), "text classifiers such as SequenceClassifier")
+        check_members("ClassifierEnsemble", members, ("classify_ids", "tokenizer", "labels"),
+                      "text classifiers such as SequenceClassifier")
         self.members = members
         self.supports_jit = False  # the tokenizer's string ops cannot run under XLA
-
-    @property
-    def tokenizer(self):
-        return self.members[0].tokenizer
-
-    @property
-    def labels(self):
-        return self.members[0].labels
-
-    def build(self, input_shape=None):
-        for member in self.members:
-            member.build()
-        self.built = True
 
     def call(self, texts, training=False):
         return self.classify_ids(self.tokenizer(texts), training=training)
@@ -55,8 +64,6 @@ class ClassifierEnsemble(TextClassifier):
         """ids (B, T), right-padded with 0 -> logits (B, C), the log of the mean probability."""
         return mean_of_probabilities([m.classify_ids(ids, training=training) for m in self.members])
 
-    def get_config(self):
-        return {**super().get_config(), "members": [keras.saving.serialize_keras_object(m) for m in self.members]}
 
 
 def mean_of_probabilities(logits):

@@ -30,7 +30,8 @@ class TreeClassifier(AdversarialTraining, TreeTextClassifier):
 
     Args:
         tokenizer: a `zoo.text.TreebankTokenizer` (the word vocabulary), saved with the model.
-        parser: a trained `zoo.layers.TreeParser`, saved with the model.
+        parser: a trained `zoo.layers.TreeParser`, saved with the model (None: trees only, as the
+            members of a `TreeEnsemble`).
         cell: "tree_lstm" (`BinaryTreeLSTMCell`) or "recursive" (`RecursiveCell`).
         units: H. embedding_dim: E.
         dropout: on the word vectors and on h before the output layer.
@@ -46,11 +47,12 @@ class TreeClassifier(AdversarialTraining, TreeTextClassifier):
                  **kwargs):
         super().__init__(**kwargs)
         tokenizer, parser = (keras.saving.deserialize_keras_object(x) if isinstance(x, dict) else x
-                             for x in (tokenizer, parser))
+                             for x in (tokenizer, parser))  # parser None: trees are given (`without_parser`)
         if cell not in TREE_CELLS:
             raise ValueError(f"TreeClassifier: `cell` must be one of {sorted(TREE_CELLS)}, got {cell!r}")
         self.tokenizer, self.parser = tokenizer, parser
-        self.parser.trainable = False  # trained on its own (span loss), before the classifier
+        if parser is not None:
+            self.parser.trainable = False  # trained on its own (span loss), before the classifier
         self.cell_name, self.units, self.embedding_dim = cell, units, embedding_dim
         self.dropout, self.word_dropout, self.context_units, self.seed = dropout, word_dropout, context_units, seed
         self.adversarial = adversarial
@@ -69,14 +71,25 @@ class TreeClassifier(AdversarialTraining, TreeTextClassifier):
         if self.built:
             return
         leaf_size = 2 * self.context_units if self.context_units else self.embedding_dim
-        shapes = {self.parser: None, self.embedding: (None, None), self.tree: (None, None, leaf_size),
-                  self.logits: (None, None, self.units)}
+        shapes = {self.embedding: (None, None), self.tree: (None, None, leaf_size), self.logits: (None, None, self.units)}
+        if self.parser is not None:
+            shapes[self.parser] = None
         if self.context is not None:
             shapes[self.context] = (None, None, self.embedding_dim)
         for layer, shape in shapes.items():
             if not layer.built:  # node_logits may have built some already
                 layer.build(shape)
         self.built = True
+
+    def without_parser(self):
+        """A copy without the parser, sharing nothing, for a `TreeEnsemble` whose one parser builds the trees
+        of all its members: `node_logits` and `model(trees)` as this model's; `model(texts)` refused."""
+        self.build()
+        copy = type(self).from_config({**self.get_config(), "parser": None})
+        copy.build()
+        for layer in copy.layers:
+            layer.set_weights(self.get_layer(layer.name).get_weights())
+        return copy
 
     def node_logits(self, words, children, node_mask, training=False):
         """The five-label logits of every node (B, N, 5) of the trees `children` over `words` (B, T)."""
@@ -107,7 +120,7 @@ class TreeClassifier(AdversarialTraining, TreeTextClassifier):
         return {
             **super().get_config(),
             "tokenizer": keras.saving.serialize_keras_object(self.tokenizer),
-            "parser": keras.saving.serialize_keras_object(self.parser),
+            "parser": None if self.parser is None else keras.saving.serialize_keras_object(self.parser),
             "cell": self.cell_name,
             "units": self.units,
             "embedding_dim": self.embedding_dim,

@@ -34,6 +34,9 @@ class TreeTextClassifier(TextClassifier):
 
     def parse(self, texts):
         """tf.string (B,) plain sentences -> (words (B, T) string, children (B, N, 2), node_mask (B, N))."""
+        if self.parser is None:
+            raise ValueError(f"{type(self).__name__} {self.name!r} has no parser: it reads trees "
+                             f"(model({{'words', 'children', 'node_mask'}})), not plain text")
         words = self.tokenizer.split(texts).to_tensor("")  # (B, T)
         children, node_mask = self.parser(words)
         return words, children, node_mask
