@@ -63,18 +63,34 @@ def median_seconds(fn, warmup, repeats):
     return statistics.median(samples)
 
 
-def header_lines(title, threads, versions):
-    """Markdown header: title, date, `versions` (a string), CPU, threads and the exact command."""
-    cpu = "unknown"
+# The CPU features that decide how fast float32 and bfloat16 matrix products run.
+MATRIX_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_description():
+    """(model name, {flag: present} for MATRIX_FLAGS) from /proc/cpuinfo ("unknown", {} elsewhere)."""
+    fields = {}
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+            for line in f:
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    flags = set(fields.get("flags", "").split())
+    return fields.get("model name", "unknown"), {flag: flag in flags for flag in MATRIX_FLAGS} if flags else {}
+
+
+def header_lines(title, threads, versions):
+    """Markdown header: title, date, `versions` (a string), CPU, its matrix flags, threads and the
+    exact command."""
+    cpu, flags = cpu_description()
+    flag_text = ", ".join(f"{flag} {'yes' if present else 'no'}" for flag, present in flags.items()) or "unknown"
     return [
         f"# {title}",
         "",
         f"- date: {datetime.datetime.now().isoformat(timespec='seconds')}",
         f"- {versions}",
         f"- CPU: {cpu} ({os.cpu_count()} logical cores), threads: {threads}",
+        f"- CPU flags: {flag_text}",
         f"- command: `{shlex.join(getattr(sys, 'orig_argv', [sys.executable, *sys.argv]))}`",
         "",
     ]

@@ -4,9 +4,12 @@ For each layer kind (LSTM, GRU, SimpleRNN) and shape (batch, steps, features, un
 it times, in one process, a train step (forward + backward + SGD update, loss =
 mean(h_T ** 2)) and a forward pass of three implementations:
 
-  ours   zoo.layers.LSTM / GRU / SimpleRNN (weights copied from the keras peer)
+  ours   zoo.layers.LSTM / GRU / SimpleRNN (weights copied from the keras peer); variants
+         (--ours): no-flag, a train step that calls the layer without training=True (as
+         many custom loops do); bf16, the layer under Keras' mixed_bfloat16 policy
   keras  keras.layers.LSTM / GRU / SimpleRNN, best of jit_compile=False / True
-  torch  torch.nn.LSTM / GRU / RNN(nonlinearity="tanh"), batch_first, float32
+  torch  torch.nn.LSTM / GRU / RNN(nonlinearity="tanh"), batch_first, float32; with
+         --torch-bfloat16 also under torch.autocast("cpu", dtype=torch.bfloat16)
 
 and compares them with a GEMM-bound limit: the time the step's matmuls alone take
 when run by TF's tf.matmul, measured in the same run.
@@ -16,12 +19,14 @@ Run (from the repository root, after `pip install -e ".[bench]"`):
     .venv/bin/python bench/rnn_layers.py
     .venv/bin/python bench/rnn_layers.py --layers LSTM,GRU --shapes S,M --repeats 5 \\
         --threads 2 --ours ours,xla-loop,graph-loop,xla-step --output bench.md
+    .venv/bin/python bench/rnn_layers.py --ours ours,no-flag,bf16 --torch-bfloat16   # the README's run
 
 This is a benchmark, not a test: it asserts nothing and prints a markdown report.
 """
 
 import argparse
 import sys
+import typing
 from pathlib import Path
 
 import benchlib  # noqa: E402  (bench/ is the script's folder)
@@ -46,7 +51,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 SHAPES = {"S": (16, 50, 64, 256), "M": (64, 100, 128, 512), "L": (32, 200, 256, 1024)}
 GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}  # gate blocks G: kernels are (D, G*H)
 LEARNING_RATE = 0.01
-GOAL_VS_KERAS, GOAL_VS_TORCH, GOAL_VS_LIMIT = 0.8, 1.0, 1.3
+GOAL_VS_KERAS, GOAL_VS_TORCH, GOAL_VS_LIMIT, GOAL_FWD_VS_LIMIT = 0.8, 1.0, 1.3, 1.2
+GOAL_BFLOAT16 = 1.5  # mixed_bfloat16 train step over our float32 one (on a CPU with AMX)
+# |ours - keras float32| of the last state under mixed_bfloat16 (bfloat16 keeps 8 bits of mantissa)
+BFLOAT16_TOLERANCE = 0.05
+
+
+class Variant(typing.NamedTuple):
+    """One of our timed rows: the layer's jit_compile (its loop), jit_compile of the whole train
+    step, the layer's dtype policy, and whether the train step passes training=True."""
+
+    label: str
+    loop_jit: object = "auto"
+    step_jit: bool = False
+    policy: str = None
+    training_flag: bool = True
+
+
+VARIANTS = {
+    "ours": Variant("ours"),
+    "xla-loop": Variant("ours xla-loop", loop_jit=True),
+    "graph-loop": Variant("ours graph-loop", loop_jit=False),
+    "xla-step": Variant("ours xla-step", step_jit=True),
+    "no-flag": Variant("ours no-flag", training_flag=False),
+    "bf16": Variant("ours bf16", policy="mixed_bfloat16"),
+}
 
 
 def parse_args():
@@ -57,14 +86,18 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (tracing, XLA)")
     p.add_argument("--threads", type=int, default=None,
                    help="TF intra/inter-op threads and torch threads (default: all usable cores)")
-    p.add_argument("--ours", default="ours",
+    p.add_argument("--ours", default="ours,no-flag",
                    help="comma list of our variants: ours (the default layer, jit_compile='auto'), "
                         "xla-loop (jit_compile=True: the loop compiled by XLA), "
                         "graph-loop (jit_compile=False: the loop in TF's graph executor), "
-                        "xla-step (the whole train step XLA-compiled, as model.fit does on CPU)")
+                        "xla-step (the whole train step XLA-compiled, as model.fit does on CPU), "
+                        "no-flag (a custom loop's train step that calls the layer without training=True), "
+                        "bf16 (the layer under the mixed_bfloat16 policy)")
+    p.add_argument("--torch-bfloat16", action="store_true",
+                   help="also time torch under its bfloat16 autocast (the peer of --ours bf16)")
     p.add_argument("--output", help="also write the markdown report to this file")
     args = p.parse_args()
-    args.ours = benchlib.comma_list(p, args.ours, "variant", ("ours", "xla-loop", "graph-loop", "xla-step"))
+    args.ours = benchlib.comma_list(p, args.ours, "variant", VARIANTS)
     args.layers = benchlib.comma_list(p, args.layers, "layer", GATES)
     args.shapes = benchlib.comma_list(p, args.shapes.upper(), "shape", SHAPES)
     if args.repeats < 1 or args.warmup < 1:
@@ -84,16 +117,17 @@ def median_ms(fn, warmup, repeats):
 
 
 # ---------------------------------------------------------------- TF implementations
-def tf_step_functions(layer, jit):
-    """(train_step, forward) tf.functions over a built layer; both return numpy."""
+def tf_step_functions(layer, jit, training_flag=True):
+    """(train_step, forward) tf.functions over a built layer; both return numpy. Without
+    `training_flag` the train step calls the layer as many custom loops do, without training=True."""
     optimizer = keras.optimizers.SGD(learning_rate=LEARNING_RATE)
     optimizer.build(layer.trainable_variables)
 
     @tf.function(jit_compile=jit)
     def train_step(x):  # x: (B, T, D)
         with tf.GradientTape() as tape:
-            h_last = layer(x, training=True)  # (B, H): return_sequences=False
-            loss = tf.reduce_mean(tf.square(h_last))
+            h_last = layer(x, training=True) if training_flag else layer(x)  # (B, H): return_sequences=False
+            loss = tf.reduce_mean(tf.square(tf.cast(h_last, "float32")))
         grads = tape.gradient(loss, layer.trainable_variables)
         optimizer.apply(grads, layer.trainable_variables)
         return loss
@@ -105,11 +139,11 @@ def tf_step_functions(layer, jit):
     return (lambda x: train_step(x).numpy()), (lambda x: forward(x).numpy())
 
 
-def time_tf_layer(layer, x, jit_options, args):
+def time_tf_layer(layer, x, jit_options, args, training_flag=True):
     """Time train step and forward for each jit option; return {jit: (train_ms, fwd_ms)}."""
     times = {}
     for jit in jit_options:
-        train_step, forward = tf_step_functions(layer, jit)
+        train_step, forward = tf_step_functions(layer, jit, training_flag)
         fwd_ms = median_ms(lambda: forward(x), args.warmup, args.repeats)
         train_ms = median_ms(lambda: train_step(x), args.warmup, args.repeats)
         times[jit] = (train_ms, fwd_ms)
@@ -117,8 +151,9 @@ def time_tf_layer(layer, x, jit_options, args):
 
 
 # ---------------------------------------------------------------- torch implementation
-def time_torch_layer(kind, x_np, units, args):
-    """Time torch.nn's peer of `kind`; return (train_ms, fwd_ms)."""
+def time_torch_layer(kind, x_np, units, args, bfloat16=False):
+    """Time torch.nn's peer of `kind` (with `bfloat16`, under torch's bfloat16 autocast); return
+    (train_ms, fwd_ms)."""
     torch.manual_seed(0)
     features = x_np.shape[-1]
     if kind == "SimpleRNN":
@@ -129,9 +164,10 @@ def time_torch_layer(kind, x_np, units, args):
     x = torch.from_numpy(x_np)  # (B, T, D)
 
     def last_hidden():
-        _, state = rnn(x)  # state: h_n (1, B, H), or (h_n, c_n) for LSTM
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bfloat16):
+            _, state = rnn(x)  # state: h_n (1, B, H), or (h_n, c_n) for LSTM
         h_n = state[0] if kind == "LSTM" else state
-        return h_n[-1]  # (B, H)
+        return h_n[-1].float()  # (B, H)
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
@@ -203,13 +239,15 @@ def bench_case(zoo_layers, kind, shape_name, args, ours_variants, notes):
     keras_layer = getattr(keras.layers, kind)(H)
     keras_out = keras_layer(x).numpy()  # builds the layer
     ours_layers = {}
-    for label, loop_jit, _ in ours_variants:
-        ours_layers[label] = getattr(zoo_layers, kind)(H, jit_compile=loop_jit)
+    for variant in ours_variants:
+        label = variant.label
+        ours_layers[label] = getattr(zoo_layers, kind)(H, jit_compile=variant.loop_jit, dtype=variant.policy)
         ours_layers[label](x)
         ours_layers[label].set_weights(keras_layer.get_weights())
-        diff = float(np.max(np.abs(ours_layers[label](x).numpy() - keras_out)))
+        diff = float(np.max(np.abs(tf.cast(ours_layers[label](x), "float32").numpy() - keras_out)))
+        tolerance = BFLOAT16_TOLERANCE if variant.policy == "mixed_bfloat16" else 1e-4
         notes.append(f"{kind} {shape_name}: {label} vs keras forward max |diff| = {diff:.2e}"
-                     + ("  ** MISMATCH **" if diff > 1e-4 else ""))
+                     + ("  ** MISMATCH **" if diff > tolerance else ""))
 
     rows = []
     keras_times = time_tf_layer(keras_layer, x, [False, True], args)
@@ -221,10 +259,13 @@ def bench_case(zoo_layers, kind, shape_name, args, ours_variants, notes):
                  f"fwd no-xla {keras_times[False][1]:.2f} / xla {keras_times[True][1]:.2f} ms "
                  f"-> {'xla' if fwd_jit else 'no-xla'}")
 
-    for label, _, step_jit in ours_variants:
-        rows.append((label, *time_tf_layer(ours_layers[label], x, [step_jit], args)[step_jit]))
+    for variant in ours_variants:
+        times = time_tf_layer(ours_layers[variant.label], x, [variant.step_jit], args, variant.training_flag)
+        rows.append((variant.label, *times[variant.step_jit]))
 
     rows.append(("torch", *time_torch_layer(kind, x_np, H, args)))
+    if args.torch_bfloat16:
+        rows.append(("torch bf16", *time_torch_layer(kind, x_np, H, args, bfloat16=True)))
     return rows, gemm_limits(kind, SHAPES[shape_name], args)
 
 
@@ -260,24 +301,34 @@ def limit_lines(results):
     return lines
 
 
+def verdict(name, value, goal, at_most=True):
+    passed = value <= goal if at_most else value >= goal
+    return f"{name} {value:.2f}x {'<=' if at_most else '>='} {goal} {'PASS' if passed else 'FAIL'}"
+
+
 def goal_lines(results):
-    lines = ["", "## goals (ours train step)", ""]
-    for (kind, shape_name), (rows, (train_lim, _, _, _)) in results.items():
-        if kind not in ("LSTM", "GRU"):
-            continue
-        peers = {impl: tr for impl, tr, _ in rows}
-        for impl, train_ms, _ in rows:
+    """The issue's goals for each of our float32 rows (train and forward against keras, torch and
+    the GEMM limit) and for the bfloat16 row (its speed-up over our float32 train step)."""
+    lines = ["", "## goals", ""]
+    for (kind, shape_name), (rows, (train_lim, fwd_lim, _, _)) in results.items():
+        peers = {impl: (tr, fw) for impl, tr, fw in rows}
+        for impl, train_ms, fwd_ms in rows:
             if not impl.startswith("ours"):
                 continue
-            checks = [("vs keras", train_ms / peers["keras"], GOAL_VS_KERAS),
-                      ("vs torch", train_ms / peers["torch"], GOAL_VS_TORCH)]
-            if shape_name in ("M", "L"):
-                checks.append(("vs limit", train_ms / train_lim, GOAL_VS_LIMIT))
-            verdicts = "; ".join(f"{name} {value:.2f}x <= {goal} "
-                                 f"{'PASS' if value <= goal else 'FAIL'}"
-                                 for name, value, goal in checks)
-            lines.append(f"- {kind} {shape_name} {impl}: {verdicts}")
-    return lines if len(lines) > 3 else lines + ["- (goals are for LSTM and GRU only)"]
+            if impl == "ours bf16":
+                checks = [verdict("train speed-up over ours", peers["ours"][0] / train_ms, GOAL_BFLOAT16, False)]
+                if "torch bf16" in peers:
+                    checks.append(verdict("train vs torch bf16", train_ms / peers["torch bf16"][0], GOAL_VS_TORCH))
+            else:
+                checks = [verdict("train vs keras", train_ms / peers["keras"][0], GOAL_VS_KERAS),
+                          verdict("train vs torch", train_ms / peers["torch"][0], GOAL_VS_TORCH),
+                          verdict("fwd vs keras", fwd_ms / peers["keras"][1], GOAL_VS_KERAS),
+                          verdict("fwd vs torch", fwd_ms / peers["torch"][1], GOAL_VS_TORCH)]
+                if shape_name in ("M", "L"):
+                    checks += [verdict("train vs limit", train_ms / train_lim, GOAL_VS_LIMIT),
+                               verdict("fwd vs limit", fwd_ms / fwd_lim, GOAL_FWD_VS_LIMIT)]
+            lines.append(f"- {kind} {shape_name} {impl}: " + "; ".join(checks))
+    return lines
 
 
 def main():
@@ -285,10 +336,7 @@ def main():
     threads = configure_threads(args.threads)
     import zoo.layers  # after the thread settings: TF's runtime must not have started yet
 
-    # (label, the layer's jit_compile (its loop), jit_compile of the whole train step)
-    variants = {"ours": ("ours", "auto", False), "xla-loop": ("ours xla-loop", True, False),
-                "graph-loop": ("ours graph-loop", False, False), "xla-step": ("ours xla-step", "auto", True)}
-    ours_variants = [variants[name] for name in args.ours]
+    ours_variants = [VARIANTS[name] for name in args.ours]
 
     results, notes = {}, []
     for kind in args.layers:

@@ -5,10 +5,20 @@ from pathlib import Path
 CARDS = Path(__file__).resolve().parent / "cards"
 
 
-def render_card(recipe, **fields):
+PRECISION_SECTIONS = {
+    "float32": "## Precision\n\nTrained and evaluated in float32 (`--precision float32`, Keras' \"float32\" policy).\n",
+    "bfloat16": "## Precision\n\nTrained under Keras' mixed_bfloat16 policy (`--precision bfloat16`): the matmuls in\n"
+                "bfloat16; the weights, the recurrent states and the gate math in float32. The model keeps the\n"
+                "policy: it was evaluated, and runs, the same way.\n",
+}
+
+
+def render_card(recipe, precision, **fields):
     """The card template of `recipe` (recipes/cards/<recipe>.md) with `fields` filled in, as str.format
-    fills them (`{config.units}`, `{result[nats]:.4f}`; `{{` is a literal brace)."""
-    return (CARDS / f"{recipe}.md").read_text(encoding="utf-8").format(**fields)
+    fills them (`{config.units}`, `{result[nats]:.4f}`; `{{` is a literal brace), and a closing section on
+    the model's `precision` (`zoo.training.precision.precision_of`)."""
+    card = (CARDS / f"{recipe}.md").read_text(encoding="utf-8").format(**fields)
+    return card.rstrip("\n") + "\n\n" + PRECISION_SECTIONS[precision]
 
 
 def training_summary(history, monitor="val_loss", best=min):

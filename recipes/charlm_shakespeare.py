@@ -30,6 +30,7 @@ from zoo.layers import CELLS
 from zoo.models import RecurrentLanguageModel
 from zoo.tasks.language_model_task import next_token_windows
 from zoo.text import RESERVED, UNK_ID
+from zoo.training.precision import precision_of
 
 QUALITY_CHECK_CHARACTERS = 5000  # the first characters of the validation split, re-evaluated by the tests
 
@@ -199,7 +200,7 @@ def model_card(config, model, result, history, data_dir):
     still_falling = summary["best"] is history[-1] and len(history) < config.max_epochs
     ending = (" Training ended at its time budget with the validation loss still falling: a longer run would "
               "do better." if still_falling else "")
-    return render_card("charlm_shakespeare", config=config, cell_name=cell_name(config.cell),
+    return render_card("charlm_shakespeare", precision_of(model), config=config, cell_name=cell_name(config.cell),
                        vocabulary_size=model.vocabulary_size, parameters=model.count_params(), result=result,
                        count=count, command=command, best_loss=float(summary["best"]["val_loss"]), ending=ending,
                        **summary)

@@ -5,7 +5,9 @@ import argparse
 import os
 from pathlib import Path
 
-from zoo.training import TrainingOptions, distribution_strategy
+from zoo.training import (TrainingOptions, distribution_strategy, record_precision, training_precision,
+                          use_precision)
+from zoo.training.precision import PRECISIONS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,7 +18,7 @@ def default_data_dir():
 
 def argument_parser(description, configs, default_model, default_minutes):
     """The flags every recipe takes: --model, --data-dir, --run-dir, --max-minutes, --package,
-    --checkpoints-dir, and how to train (`TrainingOptions`, --strategy, --logical-cpus)."""
+    --checkpoints-dir, and how to train (`TrainingOptions`, --strategy, --logical-cpus, --precision)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--model", choices=sorted(configs), default=default_model)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
@@ -38,6 +40,9 @@ def argument_parser(description, configs, default_model, default_minutes):
                              "TF_CONFIG")
     parser.add_argument("--logical-cpus", type=int, default=None, metavar="N",
                         help="split the CPU into N logical devices (to try --strategy mirrored without GPUs)")
+    parser.add_argument("--precision", choices=sorted(PRECISIONS), default="float32",
+                        help="bfloat16: Keras' mixed_bfloat16 policy (matmuls in bfloat16, weights and recurrent "
+                             "states in float32), on a CPU that multiplies bfloat16 in hardware; float32 elsewhere")
     parser.add_argument("--package", action="store_true",
                         help="do not train: evaluate the run's best model and write checkpoints/<model>/")
     parser.add_argument("--checkpoints-dir", type=Path, default=REPO / "checkpoints")
@@ -56,9 +61,16 @@ def run_dir_of(args, config):
 def run_recipe(args, configs, train, package):
     """What a recipe's main does with `argument_parser`'s flags: `package(config, data_dir, run_dir,
     checkpoints_dir)` with --package, else `train(config, data_dir, run_dir, options)` inside the scope of
-    the distribution strategy (the model and optimizer are created there)."""
+    the distribution strategy (the model and optimizer are created there), under the dtype policy of
+    --precision (recorded in the run folder: a resumed run keeps its precision)."""
     config = configs[args.model]
-    if args.package:
-        return package(config, args.data_dir, run_dir_of(args, config), args.checkpoints_dir)
+    run_dir = run_dir_of(args, config)
+    if args.package:  # evaluated in float32, whatever precision trained it (run_precision goes on the card)
+        return package(config, args.data_dir, run_dir, args.checkpoints_dir)
+    precision, fallback = training_precision(args.precision)
+    if fallback:
+        print(fallback, flush=True)
+    record_precision(run_dir, precision)
+    use_precision(precision)
     with distribution_strategy(args.strategy, args.logical_cpus).scope():
-        return train(config, args.data_dir, run_dir_of(args, config), training_options(args))
+        return train(config, args.data_dir, run_dir, training_options(args))

@@ -31,6 +31,7 @@ from zoo.losses import MaskedCrossEntropy
 from zoo.models import EncoderDecoder
 from zoo.tasks.translation_task import teacher_forced_batch, token_ids
 from zoo.text import SubwordTokenizer
+from zoo.training.precision import precision_of
 
 LANGUAGES = {"de": "German", "en": "English"}
 VOCABULARY_SIZES = {"de": 8000, "en": 6000}  # German has about twice as many word types
@@ -220,7 +221,8 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 def model_card(config, model, results, seconds, history):
     """The card; `seconds`: how long beam search took on each split (not kept in metadata.json)."""
     return render_card(
-        "multi30k_translation", config=config, source=LANGUAGES[config.source], target=LANGUAGES[config.target],
+        "multi30k_translation", precision_of(model), config=config, source=LANGUAGES[config.source],
+        target=LANGUAGES[config.target],
         cell_name=config.cell.upper(), source_vocabulary_size=model.source_vocabulary_size,
         target_vocabulary_size=model.target_vocabulary_size, parameters=model.count_params(),
         test=results["test_2016_flickr"], val=results["val"], seconds=seconds, **training_summary(history),

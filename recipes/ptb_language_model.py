@@ -36,6 +36,7 @@ from zoo.training import fit
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.text import RESERVED, WordTokenizer
+from zoo.training.precision import precision_of
 
 SPLITS = ("train", "valid", "test")
 QUALITY_CHECK_LINES = 200  # the first lines of ptb.test.txt, re-evaluated by tests/test_shipped_models.py
@@ -315,7 +316,8 @@ def model_card(config, model, results, history):
     rows = "\n".join(f"| {split} | **{result['perplexity']:.2f}** | {result['nats']:.4f} | {result['tokens']:,} |"
                      for split, result in results.items())
     return render_card(
-        "ptb_language_model", config=config, vocabulary_size=model.vocabulary_size, words=model.vocabulary_size - len(RESERVED),
+        "ptb_language_model", precision_of(model), config=config, vocabulary_size=model.vocabulary_size,
+        words=model.vocabulary_size - len(RESERVED),
         output_layer=output_layer_description(config), dropout=dropout_description(config),
         parameters=model.count_params(), rows=rows, zaremba=ZAREMBA_TEST_PERPLEXITY,
         optimizer="SGD" if config.optimizer == "sgd" else "Adam", schedule=schedule,

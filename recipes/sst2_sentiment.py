@@ -43,6 +43,7 @@ from zoo.evaluation import classification_accuracy, evaluate_tsv
 from zoo.models import SequenceClassifier
 from zoo.text import WordTokenizer
 from zoo.training import bucketed_indices, dataset_of, fit
+from zoo.training.precision import precision_of
 
 LABELS = ("negative", "positive")  # SST-2 label ids 0 and 1
 QUALITY_CHECK_SENTENCES = 200  # the first dev sentences, for tests/test_shipped_models.py
@@ -301,7 +302,7 @@ def save_package(config, model, data_dir, checkpoints_dir, result, histories, ca
 
 
 def model_card(config, model, result, split):
-    return render_card("sst2_sentiment", **card_fields(config, model, result, split), ensemble="", initialisation="",
+    return render_card("sst2_sentiment", precision_of(model), **card_fields(config, model, result, split), ensemble="", initialisation="",
                        outside_text="", chosen="validation slice (chose the epoch)",
                        runs=f"{result['epochs']} epochs ({result['chosen_epoch']} chosen)")
 

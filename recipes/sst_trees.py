@@ -32,6 +32,7 @@ from zoo.models.tree_classifier import TREE_CELLS
 from zoo.tasks.classification_task import TREE_BATCH_SIGNATURE, tree_batch
 from zoo.text import TreebankTokenizer, WordTokenizer
 from zoo.training import bucketed_indices, dataset_of, fit, member_dirs, save_model_atomically, train_members
+from zoo.training.precision import precision_of
 from zoo.trees import read_trees, sst2_view
 
 
@@ -256,7 +257,7 @@ def model_card(config, model, results, histories, train_trees):
               f"the moving average of the weights (momentum {config.weight_average}) validated and kept"
               if config.weight_average else ""]
     return render_card(
-        "sst_trees", config=config, cell_title={"tree_lstm": "binary Tree-LSTM (Tai et al. 2015)",
+        "sst_trees", precision_of(model), config=config, cell_title={"tree_lstm": "binary Tree-LSTM (Tai et al. 2015)",
                                                 "recursive": "recursive neural network (Socher et al. 2011)"}[config.cell],
         cell_class=TREE_CELLS[config.cell].__name__, vocabulary_size=model.tokenizer.vocabulary_size,
         parameters=model.count_params(), train_trees=train_trees, dev_trees=results["trees"]["trees"],

@@ -28,6 +28,7 @@ from zoo.evaluation import tagging_accuracy
 from zoo.models import SequenceTagger
 from zoo.tasks.tagging_task import padded_batch
 from zoo.text import CharTokenizer, WordTokenizer
+from zoo.training.precision import precision_of
 
 SPLITS = {"train": "en_ewt-ud-train.conllu", "dev": "en_ewt-ud-dev.conllu", "test": "en_ewt-ud-test.conllu"}
 UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
@@ -169,7 +170,7 @@ def model_card(config, model, results, history):
         f"| {r['unseen_words']:,} |"
         for split, r in (("test", results["test"]), ("dev", results["dev"]))
     )
-    return render_card("ud_pos_tagging", config=config, word_ids=model.word_tokenizer.vocabulary_size,
+    return render_card("ud_pos_tagging", precision_of(model), config=config, word_ids=model.word_tokenizer.vocabulary_size,
                        parameters=model.count_params(), rows=rows,
                        **training_summary(history, monitor="val_accuracy", best=max))
 

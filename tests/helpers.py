@@ -56,3 +56,14 @@ class AtStep(keras.callbacks.Callback):
         self.done += 1
         if self.done == self.step:
             self.action()
+
+
+def shipped_model_stand_in(metadata, **attributes):
+    """What a recipe's `model_card` reads of a model, from a shipped checkpoint's metadata.json: its
+    parameter count and the dtype policy of its precision, and `attributes` (sizes of vocabularies)."""
+    import types
+
+    from zoo.training.precision import PRECISIONS
+
+    return types.SimpleNamespace(count_params=lambda: metadata["parameters"],
+                                 dtype_policy=keras.DTypePolicy(PRECISIONS[metadata["precision"]]), **attributes)

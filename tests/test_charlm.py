@@ -3,13 +3,13 @@
 import json
 import math
 import os
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from helpers import shipped_model_stand_in
 from recipes import charlm_shakespeare as recipe
 from zoo.evaluation import language_model_loss
 from zoo.models import RecurrentLanguageModel
@@ -91,7 +91,7 @@ def test_model_card_template_renders_the_shipped_card(name):
     """recipes/cards/charlm_shakespeare.md, filled with a shipped model's metadata, is its card byte for byte."""
     folder = Path(__file__).resolve().parents[1] / "checkpoints" / name
     metadata = json.loads((folder / "metadata.json").read_text())
-    model = types.SimpleNamespace(vocabulary_size=69, count_params=lambda: metadata["parameters"])
+    model = shipped_model_stand_in(metadata, vocabulary_size=69)
     card = recipe.model_card(recipe.Config(**metadata["config"]), model, metadata["validation"], metadata["history"],
                              DATA_DIR)
     assert card == (folder / "README.md").read_text(encoding="utf-8")

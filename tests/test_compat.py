@@ -74,3 +74,20 @@ def test_average_scalar_logs_across_workers_patches_once_and_keeps_other_reducti
         assert float(patched(tf.constant(3.0), strategy, "mean")) == 3.0
     finally:
         trainer.reduce_per_replica = original
+
+
+def test_gradient_tape_watches_only_what_an_active_tape_watches():
+    x, y = tf.constant(1.0), tf.constant(2.0)
+    assert not _compat.gradient_tape_watches([x])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        assert _compat.gradient_tape_watches([y, x]) and not _compat.gradient_tape_watches([y])
+
+    @tf.function
+    def traced(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            watched = _compat.gradient_tape_watches([x])
+        return tf.constant(watched) if watched else tf.constant(False)
+
+    assert bool(traced(x))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import shipped_model_stand_in
 from recipes import multi30k_translation, ptb_language_model, sst2_sentiment, ud_pos_tagging
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
@@ -36,8 +37,7 @@ def vocabulary_size(tokenizer_config):
 
 def test_the_ptb_card():
     metadata, model_config, card = shipped("wordlm-ptb-lstm")
-    model = types.SimpleNamespace(vocabulary_size=model_config["vocabulary_size"],
-                                  count_params=lambda: metadata["parameters"])
+    model = shipped_model_stand_in(metadata, vocabulary_size=model_config["vocabulary_size"])
     config = ptb_language_model.Config(**metadata["config"])
     assert ptb_language_model.model_card(config, model, metadata["perplexity"], metadata["history"]) == card
 
@@ -45,9 +45,8 @@ def test_the_ptb_card():
 @pytest.mark.parametrize("name", ["nmt-multi30k-de-en", "nmt-multi30k-en-de"])
 def test_the_translation_cards(name):
     metadata, model_config, card = shipped(name)
-    model = types.SimpleNamespace(source_vocabulary_size=model_config["source_vocabulary_size"],
-                                  target_vocabulary_size=model_config["target_vocabulary_size"],
-                                  count_params=lambda: metadata["parameters"])
+    model = shipped_model_stand_in(metadata, source_vocabulary_size=model_config["source_vocabulary_size"],
+                                   target_vocabulary_size=model_config["target_vocabulary_size"])
     config = multi30k_translation.Config(**metadata["config"])
     assert config == multi30k_translation.CONFIGS[name]
     assert multi30k_translation.model_card(config, model, metadata["bleu"], BEAM_SEARCH_SECONDS[name],
@@ -56,8 +55,8 @@ def test_the_translation_cards(name):
 
 def test_the_pos_tagger_card():
     metadata, model_config, card = shipped("pos-ewt-bilstm")
-    model = types.SimpleNamespace(word_tokenizer=types.SimpleNamespace(
-        vocabulary_size=vocabulary_size(model_config["word_tokenizer"])), count_params=lambda: metadata["parameters"])
+    model = shipped_model_stand_in(metadata, word_tokenizer=types.SimpleNamespace(
+        vocabulary_size=vocabulary_size(model_config["word_tokenizer"])))
     config = ud_pos_tagging.Config(**metadata["config"])
     assert config == ud_pos_tagging.CONFIGS["pos-ewt-bilstm"]
     assert ud_pos_tagging.model_card(config, model, metadata["upos_accuracy"], metadata["history"]) == card
@@ -75,8 +74,8 @@ def test_the_sentiment_card():
     assert metadata["language_model_history"] is None
     config = sst2_sentiment.Config(**metadata["config"])
     assert config == sst2_sentiment.CONFIGS["sentiment-sst2-bilstm"]
-    model = types.SimpleNamespace(tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(
-        model_config["tokenizer"])), count_params=lambda: metadata["parameters"])
+    model = shipped_model_stand_in(metadata, tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(
+        model_config["tokenizer"])))
     split = sst2_sentiment.load_split(config, DATA_DIR)
     assert sst2_sentiment.build_tokenizer(config, split).vocabulary_size == model.tokenizer.vocabulary_size
     assert sst2_sentiment.model_card(config, model, metadata, split) == card
@@ -90,8 +89,7 @@ def test_the_tree_sentiment_card():
     config = sst_trees.Config(**metadata["config"])
     assert config == sst_trees.CONFIGS["sentiment-sst-treelstm"]
     tokenizer = model_config["members"][0]["config"]["tokenizer"]
-    model = types.SimpleNamespace(tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(tokenizer)),
-                                  count_params=lambda: metadata["parameters"])
+    model = shipped_model_stand_in(metadata, tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(tokenizer)))
     results = {"tsv": metadata["tsv"], "trees": metadata["trees"]}
     train_trees = len(sst_trees.read_split(DATA_DIR, "train"))
     assert sst_trees.model_card(config, model, results, metadata["histories"], train_trees) == card

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from helpers import run
+from helpers import run, run_error
 from experiments import sst2_studies as studies
 from recipes import sst2_sentiment as recipe
+from recipes.card import PRECISION_SECTIONS
 from zoo.layers.sequence_pooling import POOLING_MODES
+from zoo.training.precision import training_precision
 
 SENTENCES = {"the film is good .": 1, "the story is dull .": 0, "a good cast": 1, "dull , dull , dull": 0}
 PARTS = {"the film": 1, "is good": 1, "good": 1, "the story": 0, "is dull": 0, "dull": 0, "the": 1, "a good": 1,
@@ -64,11 +66,20 @@ def data_dir(sst2_data_dir):
 
 @pytest.mark.slow
 def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, tmp_path, capsys):
+    """In bfloat16 where the CPU has a bfloat16 unit (float32 elsewhere, saying so): the card and
+    metadata state the precision, and a resume may not change it."""
     flags = ["--model", "sentiment-sst2-tiny", "--data-dir", data_dir, "--run-dir", tmp_path / "run"]
-    assert run(capsys, "train", "sst2_sentiment", *flags)[0] == 0
+    precision, fallback = training_precision("bfloat16")
+    code, out, _ = run(capsys, "train", "sst2_sentiment", *flags, "--precision", "bfloat16")
+    assert code == 0 and (fallback is None or fallback in out)
+    if precision == "bfloat16":
+        refusal = run_error(capsys, "train", "sst2_sentiment", *flags, "--precision", "float32", "--resume")
+        assert "trained in bfloat16, not float32: resume it with --precision bfloat16" in refusal
     run(capsys, "train", "sst2_sentiment", *flags, "--package", "--checkpoints-dir", tmp_path / "checkpoints")
     folder = tmp_path / "checkpoints" / "sentiment-sst2-tiny"
     metadata = json.loads((folder / "metadata.json").read_text())
+    assert metadata["precision"] == precision
+    assert (folder / "README.md").read_text().endswith(PRECISION_SECTIONS[precision])
     code, out, _ = run(capsys, "evaluate", folder, "--tsv", data_dir / "sst2" / "dev.tsv")
     dev = metadata["dev"]
     assert code == 0 and f"accuracy {dev['accuracy']:.2%} ({dev['correct']} of 12)" in out

@@ -85,3 +85,12 @@ def average_scalar_logs_across_workers():
 
     reduce_per_replica.keras_reduce = keras_reduce
     trainer.reduce_per_replica = reduce_per_replica
+
+
+def gradient_tape_watches(tensors):
+    """Whether a `tf.GradientTape` active here (eagerly, or while a tf.function traces) watches any
+    of `tensors`: TensorFlow's private `record.should_record_backprop`, what its own ops ask before
+    recording themselves. There is no public way to ask it."""
+    from tensorflow.python.eager import record
+
+    return bool(_require(record, "should_record_backprop", "gradient_tape_watches")(tensors))

@@ -162,6 +162,7 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
             _store_weights_as_float16(staging / WEIGHTS)
         keras_metadata = json.loads((staging / "metadata.json").read_text())
         from zoo import __version__
+        from zoo.training.precision import precision_of
 
         (staging / "metadata.json").write_text(json.dumps(
             {
@@ -171,6 +172,7 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
                 "date_saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "parameters": int(model.count_params()),
                 "weights_dtype": weights_dtype,
+                "precision": precision_of(model),  # the dtype policy it was trained and runs under
                 **(metadata or {}),
             },
             indent=2,

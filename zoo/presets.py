@@ -30,10 +30,10 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/charlm-shakespeare-gru",
         "files": {
-            "README.md": "a0b634e7d86cf2dd483e5af22d9abe012faf579c2bc10efb9a1832ae358724b4",
+            "README.md": "82c21c7bb5f0ecfc996619c2a6374750740c885edc44663263aa18207ac022c8",
             "assets/layers/char_tokenizer/vocabulary.json": "65df4ff212da4aee6838ccbd3a1e706d7883e3c96bd5928e9287e550d5cf1e25",
             "config.json": "9c854584d5b498b17328534b7a604904c51510d83756286bab8fffad93ba848e",
-            "metadata.json": "60a9ffa517eef87b757b34b6c507eb16d6e9e102e62f9316ae0d4fa9d7fb1621",
+            "metadata.json": "666e289c2e6cd068d7581383473d1e45208483407febc66c0a71ac9e65c535b1",
             "model.weights.h5": "a77824318e9b076f8d2d13da98b4e488d3d60f1ebe7745f3aa1e501dcd3226d5"
         }
     },
@@ -41,10 +41,10 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/charlm-shakespeare-lstm",
         "files": {
-            "README.md": "2f94bdb01f18652025ddaf07e3fbbee8fbf53965853093d159265d434a298634",
+            "README.md": "86c98264685ebf3689d9eb471618f9c8327486a396510729c814e80c005aefd7",
             "assets/layers/char_tokenizer/vocabulary.json": "65df4ff212da4aee6838ccbd3a1e706d7883e3c96bd5928e9287e550d5cf1e25",
             "config.json": "d957a15acdffd3a3066f181247b9fac8bef2f047b72b2c30c27e224511353680",
-            "metadata.json": "a5850d5a9a7ab4387d68eee2bd68ae36ce7608293f37f95a885f2c59ebcca5c9",
+            "metadata.json": "83cceb22fa83fa6e84c186745996b34f12b4fd46bcf5cb992f0767cd5fa68c08",
             "model.weights.h5": "5266626177ca85ea4a575c2990cd640d58a100a845bb7a040832a7219626021d"
         }
     },
@@ -52,10 +52,10 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/charlm-shakespeare-rnn",
         "files": {
-            "README.md": "c497e704db9802227468baaa011f16edb1f560b12a15c83174a674b66c4d9069",
+            "README.md": "1102140c0f2159b2549ecf728c9f41998241342eead04fab2c0bd6ca0bfbac02",
             "assets/layers/char_tokenizer/vocabulary.json": "65df4ff212da4aee6838ccbd3a1e706d7883e3c96bd5928e9287e550d5cf1e25",
             "config.json": "059dfaa52d73d31432c1023172f6caf294cea7702bb9959e01a1e5ceef19f5fb",
-            "metadata.json": "f1028b5c2ef356ad64c17e6a6e5fa67e587ba5021e2d621b60676d691e532c6d",
+            "metadata.json": "d1bb50d496262f4b6b04290ca039a2b16336037ac1a55637f855f1c9fca3a7d8",
             "model.weights.h5": "62ab65436813be02cc48870097113d2870ee397a803edfb46d29e9173601d581"
         }
     },
@@ -63,11 +63,11 @@ PRESETS = {
         "task": "translation",
         "hub": "hf://rnn-zoo/nmt-multi30k-de-en",
         "files": {
-            "README.md": "82d21e66525a6a340c797dad141554c0c91b63998ce0e93fea65e5c836139ee3",
+            "README.md": "0d2f97cc5d71c88c883a6d3f22795650259046a7a1cba7ce7587dcfc1bfdf73a",
             "assets/layers/subword_tokenizer/sentencepiece.model": "5f5fe73ef4499592accaaea9311bd1a56f236bb6584e12711be372144a60f14c",
             "assets/layers/subword_tokenizer_1/sentencepiece.model": "3c750022218bf3aaf8fb83e7d071159bc247165f9e1f9a9e3c06240994ff85bd",
             "config.json": "d7f0f6ae64622e336025a4f9a3b62bc5318caa7bcc38fed93122741675b45dcd",
-            "metadata.json": "59201c6c6dfaad492981a95503006ae25cd2dc496906f0e7969f35514f7d5d4b",
+            "metadata.json": "3c499dc88fa3597291aeb6162180d2a7bc84fb4b2f24955f8356ed634ab08106",
             "model.weights.h5": "c5d7e88b7d8d67104cddfe2a76240e7217c810dc9d7fe076f1ca238f0edb7bab"
         }
     },
@@ -75,11 +75,11 @@ PRESETS = {
         "task": "translation",
         "hub": "hf://rnn-zoo/nmt-multi30k-en-de",
         "files": {
-            "README.md": "c19a9975f6344cc8a9e36d43d4029769eb83079780bc1ad62dcd134a90d7f903",
+            "README.md": "68d498bdc78a4123176e6608e6b197fef425f327b1189e2c799afaee3ef3236d",
             "assets/layers/subword_tokenizer/sentencepiece.model": "3c750022218bf3aaf8fb83e7d071159bc247165f9e1f9a9e3c06240994ff85bd",
             "assets/layers/subword_tokenizer_1/sentencepiece.model": "5f5fe73ef4499592accaaea9311bd1a56f236bb6584e12711be372144a60f14c",
             "config.json": "ac5727a34a407c5a295cc77b70b51eb872ee5bef2f116ba345a5260902a8a66a",
-            "metadata.json": "3a15e802ad20a5b51a58dc711c30af624cf9b4d4748bb959ef494a7761312198",
+            "metadata.json": "42b23d3946870648ddc590d65e82795f9fdb491aaf7aaa3e6fbd716ccbdea6ab",
             "model.weights.h5": "adfa2ee7ecad6743532277b7038df25852e30c517921ef0b5c91b4b9dec15c4b"
         }
     },
@@ -87,11 +87,11 @@ PRESETS = {
         "task": "tagging",
         "hub": "hf://rnn-zoo/pos-ewt-bilstm",
         "files": {
-            "README.md": "1d98a6042d7f357f86ea15374a129fc5a5551a604128a08b452a4ee200bc37ff",
+            "README.md": "9a082ff1e3dd9c1e4d6b223bc3acccb48949469a8aaa0244447c10dbdd82c945",
             "assets/char_encoder/char_tokenizer/vocabulary.json": "55ae051ea5756c4fccb5992aa12c7d679b39be4267796c9c0ae55ad3f9df1012",
             "assets/layers/word_tokenizer/vocabulary.json": "15681c73b3598a8cf88bca3c5508212173e32f9d7821775b8e9b8fe6b77a1a70",
             "config.json": "f0e18c2f9c89a99747c0d4352053725cbba956a3dc64db9601f92d1b4fc14d32",
-            "metadata.json": "da8b35b2991b66e8e029c1f3a98fdfc5d9f856c0b0bfdf529667ccf9883f03d1",
+            "metadata.json": "624abe7a743c85857d8a03672a3222ec546916bad88ea9e9b20a356cf475fbc3",
             "model.weights.h5": "cb827cf451116f6f918888f70a8b2905e0b7a86c62da9b3e21fa0134d5370fa1"
         }
     },
@@ -99,7 +99,7 @@ PRESETS = {
         "task": "classification",
         "hub": "hf://rnn-zoo/sentiment-sst-treelstm",
         "files": {
-            "README.md": "fda472d670539587af247fb5b0d13835176b1d47779bc048329ba04a1a461d3e",
+            "README.md": "4ee068dc98568e8ac3804849178baaa13ebdf47cb4ff23d9a5c9875406a755ba",
             "assets/layers/tree_classifier/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
             "assets/layers/tree_classifier_1/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
             "assets/layers/tree_classifier_2/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
@@ -107,7 +107,7 @@ PRESETS = {
             "assets/layers/tree_classifier_4/layers/treebank_tokenizer/vocabulary.json": "d4acb771c35651678ee243c77c6d888de3a5af926cf3a8a027e05dcd5a7a515c",
             "assets/layers/tree_parser/tokenizer/vocabulary.json": "07428ebaaeb298beb2f465cd0b183bb326bbe331a3ee88f78961ded0d4315cf9",
             "config.json": "27c79a9c6fe2fc25924e846db490f00ac785a9e33b700506436009499a17a6a6",
-            "metadata.json": "90afa001fb16840993adc444349f02bc2474bf42a45f2fc96d6ccfb350b4374a",
+            "metadata.json": "38cc7b15648df433d497e79055bea50fc105c9a05d72c38089862aaa97525170",
             "model.weights.h5": "ce8f8e437b6aad0c4cc38c4f237c24734db838f16264c9eaf9eb99efdd8f8c1c"
         }
     },
@@ -115,10 +115,10 @@ PRESETS = {
         "task": "classification",
         "hub": "hf://rnn-zoo/sentiment-sst2-bilstm",
         "files": {
-            "README.md": "9a0f1ebbeedbd67515d31052e757b39ddb73e1d7602ebdcc37a12499a8750867",
+            "README.md": "bc81e512de3f9447986a2a64e134da3c80c7576941a431b041579d922108205f",
             "assets/layers/word_tokenizer/vocabulary.json": "55f6d64c8547f4d5c8efced5e3f7df6644f2762b09d963f1f2730b242014a7bb",
             "config.json": "5ecb9b6403784aa99b4439d8c7897b90b6fcfb46e3fb6d6058ba22f286784cc2",
-            "metadata.json": "32db04dea082c14466f3b696ce98db93b2ac1bb9c47c0d16ccff24692a62bcdc",
+            "metadata.json": "c822afa3776030b38121ed9c279fb60ea49ca40b9704e2d2a59ca11dbc16b123",
             "model.weights.h5": "712f174878e6f286b1ffa7e850065381c56634d153eb57b65a0ab360116e19fb"
         }
     },
@@ -126,10 +126,10 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/wordlm-ptb-lstm",
         "files": {
-            "README.md": "a7d393e9312680a41e507547bfb9fe685def86348512d16f09becea6f5310a50",
+            "README.md": "262857df1ea5d273b30ef5a175995e959f556b6ede4c58bcabf0c9cbdf87bac3",
             "assets/layers/word_tokenizer/vocabulary.json": "29283cbf3067e0890ddcce7efbb1040938965158fb28dc553f31c0559cdca7c8",
             "config.json": "3373d9125c4af14ee8534fe3a7baf250abaad245b89c5074a030bffee4f0d8c4",
-            "metadata.json": "96d0ffb80d1050682fd8796953384ba35b02efe48405967f52230106952682cc",
+            "metadata.json": "14ea4d33e61d6a461c22a3268db5b9888834bd55f74980f1c73bac7addff193f",
             "model.weights.h5": "8d463ce73ee2df912defe7bcb91a51a4ed5c278f29e9f4f94997509c6feb86aa"
         }
     }

@@ -1,8 +1,8 @@
 """The binary Tree-LSTM cell (Tai et al. 2015, N-ary form with N = 2)."""
 
 import keras
-import tensorflow as tf
 
+from zoo.layers.gates import squashed_blocks
 from zoo.layers.tree_lstm_cell import TreeLSTMCell
 
 
@@ -26,12 +26,8 @@ class BinaryTreeLSTMCell(TreeLSTMCell):
 
     def transition(self, zx, zh, children_states):
         children_c = children_states[1]  # (M, 2, H)
-        z_i, z_fl, z_fr, z_o, z_u = tf.split(zx + zh, 5, axis=-1)  # 5 x (M, H)
-        gate = self.recurrent_activation
-        c = (
-            gate(z_i) * self.activation(z_u)
-            + gate(z_fl) * children_c[:, 0]
-            + gate(z_fr) * children_c[:, 1]
-        )  # (M, H)
-        h = gate(z_o) * self.activation(c)
+        gate, squash = self.recurrent_activation, self.activation
+        i, f_left, f_right, o, u = squashed_blocks(zx + zh, (gate, gate, gate, gate, squash))  # 5 x (M, H)
+        c = i * u + f_left * children_c[:, 0] + f_right * children_c[:, 1]  # (M, H)
+        h = o * squash(c)
         return h, [h, c]

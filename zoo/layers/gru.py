@@ -3,6 +3,8 @@
 import keras
 import tensorflow as tf
 
+from zoo.layers.gates import squashed_blocks
+from zoo.layers.recurrence import mixed_matmul
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.layers.rnn import CUDNN_LAYER_OPTIONS, RNN
 
@@ -54,8 +56,8 @@ class GRUCell(RecurrentCell):
         return weights
 
     def transition(self, zx, zh, states):
-        h_z, h_r, h_h = tf.split(zh, 3, axis=-1)  # 3 x (B, H)
-        return self._update(zx, h_z, h_r, lambda r: r * h_h, states[0])
+        h_h = zh[:, 2 * self.units :]  # (B, H)
+        return self._update(zx, zh, lambda r: r * h_h, states[0])
 
     def step(self, zx, states, *weights, recurrent_mask=None):
         if self.reset_after:
@@ -65,15 +67,20 @@ class GRUCell(RecurrentCell):
         zr_mask, h_dropped = None, h_previous  # with recurrent dropout: masks m_z, m_r and h * m_h
         if recurrent_mask is not None:
             zr_mask, h_dropped = recurrent_mask[:, :2], h_previous * recurrent_mask[:, 2]
-        h_z, h_r = tf.split(self.recurrent_projection(h_previous, u_zr, recurrent_mask=zr_mask), 2, axis=-1)  # 2 x (B, H)
-        return self._update(zx, h_z, h_r, lambda r: tf.matmul(r * h_dropped, u_h), h_previous)
+        zh_gates = self.recurrent_projection(h_previous, u_zr, recurrent_mask=zr_mask)  # (B, 2H)
+        zh = tf.concat([zh_gates, tf.zeros_like(h_previous)], axis=-1)  # (B, 3H), no candidate block
+        return self._update(zx, zh, lambda r: mixed_matmul(r * h_dropped, u_h), h_previous)
 
-    def _update(self, zx, h_z, h_r, reset_recurrent_term, h_previous):
-        """The gates and the blend; `reset_recurrent_term(r)` is the candidate's recurrent term."""
-        x_z, x_r, x_h = tf.split(zx, 3, axis=-1)  # 3 x (B, H)
-        z = self.recurrent_activation(x_z + h_z)
-        r = self.recurrent_activation(x_r + h_r)
-        candidate = self.activation(x_h + reset_recurrent_term(r))
+    def _update(self, zx, zh, reset_recurrent_term, h_previous):
+        """The gates and the blend from z_x and z_h (B, 3H), whose candidate block is not read:
+        `reset_recurrent_term(r)` (B, H) is the candidate's recurrent term. Every squashing runs
+        over whole (B, 3H) tensors (`squashed_blocks`); the candidate's two wasted blocks cost
+        less than a squashing over a column slice."""
+        gate, squash = self.recurrent_activation, self.activation
+        z, r, _ = squashed_blocks(zx + zh, (gate, gate, squash))  # 3 x (B, H)
+        gates_unread = tf.zeros_like(zh[:, : 2 * self.units])  # (B, 2H)
+        candidate_input = zx + tf.concat([gates_unread, reset_recurrent_term(r)], axis=-1)  # (B, 3H)
+        candidate = squashed_blocks(candidate_input, (squash,) * 3)[2]  # (B, H)
         h = z * h_previous + (1.0 - z) * candidate
         return h, [h]
 

@@ -1,9 +1,9 @@
 """Long short-term memory (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al. 2000)."""
 
 import keras
-import tensorflow as tf
 
 from zoo.layers.forget_gate_cell import ForgetGateCell
+from zoo.layers.gates import squashed_blocks
 from zoo.layers.rnn import CUDNN_LAYER_OPTIONS, RNN
 
 
@@ -30,12 +30,10 @@ class LSTMCell(ForgetGateCell):
 
     def transition(self, zx, zh, states):
         c_previous = states[1]
-        z_i, z_f, z_c, z_o = tf.split(zx + zh, 4, axis=-1)  # 4 x (B, H)
-        i = self.recurrent_activation(z_i)
-        f = self.recurrent_activation(z_f)
-        o = self.recurrent_activation(z_o)
-        c = f * c_previous + i * self.activation(z_c)
-        h = o * self.activation(c)
+        gate, squash = self.recurrent_activation, self.activation
+        i, f, candidate, o = squashed_blocks(zx + zh, (gate, gate, squash, gate))  # 4 x (B, H)
+        c = f * c_previous + i * candidate
+        h = o * squash(c)
         return h, [h, c]
 
 

@@ -42,6 +42,8 @@ import weakref
 
 import tensorflow as tf
 
+from zoo import _compat
+
 
 def masked_transition(cell, zx_t, zh_t, states, mask_t):
     """One transition; rows whose `mask_t` (B, 1) is False keep their state."""
@@ -55,11 +57,19 @@ def masked_step(cell, zx_t, states, weights, mask_t, recurrent_mask=None):
     return _apply_mask(mask_t, output, new_states, states)
 
 
+def mixed_matmul(x, kernel, equation=None):
+    """x @ kernel (or `tf.einsum(equation, x, kernel)`) in the kernel's dtype, returned in x's:
+    under mixed_bfloat16 the recurrent kernel is bfloat16 and the states stay float32."""
+    x_in = tf.cast(x, kernel.dtype)
+    product = tf.matmul(x_in, kernel) if equation is None else tf.einsum(equation, x_in, kernel)
+    return tf.cast(product, x.dtype)
+
+
 def gatewise_matmul(x, kernel):
     """[x_1 U_1, ..., x_G U_G]: x (B, G, H), kernel U (H, G*K) in G column blocks -> (B, G*K)."""
     gates = x.shape[1]
     blocks = tf.reshape(kernel, (tf.shape(kernel)[0], gates, -1))  # (H, G, K)
-    return tf.reshape(tf.einsum("bgh,hgk->bgk", x, blocks), (tf.shape(x)[0], -1))
+    return tf.reshape(mixed_matmul(x, blocks, "bgh,hgk->bgk"), (tf.shape(x)[0], -1))
 
 
 def _gatewise_input_gradient(d_zh, kernel, recurrent_mask):
@@ -67,7 +77,7 @@ def _gatewise_input_gradient(d_zh, kernel, recurrent_mask):
     gates = recurrent_mask.shape[1]
     blocks = tf.reshape(kernel, (tf.shape(kernel)[0], gates, -1))  # (H, G, K)
     d_blocks = tf.reshape(d_zh, (tf.shape(d_zh)[0], gates, -1))  # (B, G, K)
-    return tf.reduce_sum(tf.einsum("bgk,hgk->bgh", d_blocks, blocks) * recurrent_mask, axis=1)
+    return tf.reduce_sum(mixed_matmul(d_blocks, blocks, "bgk,hgk->bgh") * recurrent_mask, axis=1)
 
 
 def _apply_mask(mask_t, output, new_states, states):
@@ -175,7 +185,7 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
             d_zx = d_zx.write(t, grads.pop(0))
         d_zh_t, d_previous = grads[0], grads[1:]
         if recurrent_mask is None:
-            d_previous[0] += tf.matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
+            d_previous[0] += mixed_matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
         else:
             d_previous[0] += _gatewise_input_gradient(d_zh_t, weights[0], recurrent_mask)  # (B, H)
         following = inputs.at(tf.maximum(t - 1, 0))
@@ -188,21 +198,23 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
         maximum_iterations=steps,
     )
     d_zh = d_zh.stack()  # (T, B, G)
-    d_weights = [_recurrent_kernel_gradient(state_history[0], d_zh, recurrent_mask)]
+    d_weights = [_recurrent_kernel_gradient(state_history[0], d_zh, recurrent_mask, weights[0].dtype)]
     if len(weights) > 1:  # recurrent bias
         d_weights.append(tf.reduce_sum(d_zh, axis=(0, 1)))  # (G,)
     return (d_zx.stack() if separate_d_zx else d_zh), d_initial, d_weights
 
 
-def _recurrent_kernel_gradient(previous_h, d_zh, recurrent_mask):
-    """dU from previous_h (T, B, H) and d_zh (T, B, G): one matmul over all steps; per gate under a mask."""
+def _recurrent_kernel_gradient(previous_h, d_zh, recurrent_mask, dtype):
+    """dU (in the kernel's `dtype`) from previous_h (T, B, H) and d_zh (T, B, G): one matmul over
+    all steps; per gate under a mask."""
     units, gate_width = tf.shape(previous_h)[-1], tf.shape(d_zh)[-1]
+    d_zh = tf.cast(d_zh, dtype)
     if recurrent_mask is None:
         return tf.matmul(
-            tf.reshape(previous_h, (-1, units)), tf.reshape(d_zh, (-1, gate_width)), transpose_a=True
+            tf.reshape(tf.cast(previous_h, dtype), (-1, units)), tf.reshape(d_zh, (-1, gate_width)), transpose_a=True
         )  # (H, G)
     gates = recurrent_mask.shape[1]
-    dropped_h = previous_h[:, :, None, :] * recurrent_mask  # (T, B, gates, H)
+    dropped_h = tf.cast(previous_h[:, :, None, :] * recurrent_mask, dtype)  # (T, B, gates, H)
     d_blocks = tf.reshape(d_zh, (tf.shape(d_zh)[0], tf.shape(d_zh)[1], gates, -1))  # (T, B, gates, K)
     return tf.reshape(tf.einsum("tbgh,tbgk->hgk", dropped_h, d_blocks), (units, gate_width))  # (H, G)
 
@@ -236,13 +248,16 @@ def run_recurrence(
         zx: (T, B, G) projected inputs, time-major, float32.
         initial_states: list of (B, S_i) float32 tensors.
         mask: (T, B, 1) bool or None.
-        weights: the cell's recurrent weights `[U]` or `[U, b_h]`, float32 tensors.
+        weights: the cell's recurrent weights `[U]` or `[U, b_h]`: b_h float32, U float32 or, under
+            mixed_bfloat16, bfloat16 (the recurrent matmuls run in U's dtype, all else in float32).
         return_sequences: whether to return every step's output.
         jit_compile: run the forward and backward loops as XLA-compiled functions
             (cells with a fused backward pass; the others run in the caller's graph).
         training: record the history the backward pass needs while going
-            forward. Otherwise the forward loop records nothing and a gradient,
-            if one is asked for all the same, first reruns it to record.
+            forward. So does a call under a `tf.GradientTape` that watches the
+            inputs or weights (a custom training loop that leaves `training`
+            out). Otherwise the forward loop records nothing (inference), and a
+            gradient asked for all the same (`tf.gradients`) first reruns it.
         recurrent_mask: (B, gates, H) float32 recurrent dropout mask, one (B, H) per
             gate (see the module docstring), or None.
 
@@ -257,6 +272,7 @@ def run_recurrence(
     else:
         forward, backward = functools.partial(_scan, cell), functools.partial(_fused_backward, cell)
     num_states = len(initial_states)
+    record = training or _compat.gradient_tape_watches([zx, *initial_states, *weights])
 
     @tf.custom_gradient
     def recurrence(zx, *flat):
@@ -264,7 +280,7 @@ def run_recurrence(
         zx, flat = tf.stop_gradient(zx), [tf.stop_gradient(x) for x in flat]
         states, weights = flat[:num_states], flat[num_states:]
         outputs, final_states, *history = forward(
-            zx, states, mask, weights, return_sequences, training, recurrent_mask
+            zx, states, mask, weights, return_sequences, record, recurrent_mask
         )
 
         def grad(*upstream):

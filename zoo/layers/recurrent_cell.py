@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers import input_checks
-from zoo.layers.recurrence import gatewise_matmul
+from zoo.layers.recurrence import gatewise_matmul, mixed_matmul
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -20,7 +20,9 @@ class RecurrentCell(keras.layers.Layer):
 
     A subclass sets `gate_count` and writes `transition` (and, if its state is
     more than h, `state_size`). The recurrent kernel and any recurrent bias are
-    kept in float32 under mixed precision, so the loop runs in float32.
+    kept in float32 under mixed precision, and so are the states and the gate math;
+    under mixed_bfloat16 the sequence layer runs the recurrent matmul in bfloat16
+    (`RNN.call`).
 
     Calling a cell runs one step, as in Keras: `cell(x_t, states)` with x_t of
     shape (B, D) returns `(y_t, new_states)`.
@@ -133,7 +135,7 @@ class RecurrentCell(keras.layers.Layer):
         """z_h = h_{t-1} U (+ b_h): (B, H) -> (B, G*H). With a recurrent dropout mask
         (B, G, H), gate g reads h_{t-1} * m_g: z_h = [(h * m_1) U_1, ..., (h * m_G) U_G] (+ b_h)."""
         if recurrent_mask is None:
-            projected = tf.matmul(h, recurrent_kernel)
+            projected = mixed_matmul(h, recurrent_kernel)
         else:
             projected = gatewise_matmul(h[:, None, :] * recurrent_mask, recurrent_kernel)
         return projected if recurrent_bias is None else projected + recurrent_bias

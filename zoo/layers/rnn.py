@@ -34,6 +34,12 @@ CUDNN_LAYER_OPTIONS = {"implementation": 2, "use_cudnn": "auto"}
 # under XLA on CPU (bench/rnn_layers.py, LSTM with 1024 units: 6-7% in two runs; GRU with
 # 1024 units went one way in one run and the other in the next, so it stays on XLA).
 XLA_MAX_RECURRENT_WEIGHTS = 2**22
+# Under mixed_bfloat16 the limit is lower: XLA on CPU runs a bfloat16 matmul no faster than a float32
+# one, oneDNN in the graph executor up to 1.9x faster on a CPU with AVX512_BF16 (1.5x for the
+# (64, 512) x (512, 2048) product), which outweighs the executor's per-op cost from 512 units on
+# (bench/rnn_layers.py --ours bf16: LSTM and GRU of 512 units 1.1-1.3x faster than float32 in the
+# executor, GRU of 256 units 1.5x slower).
+BFLOAT16_XLA_MAX_RECURRENT_WEIGHTS = 2**19
 
 
 def carry_outputs_over_masked_steps(outputs, mask):
@@ -124,8 +130,9 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
         jit_compile: compile the loop with XLA (True), or run it in TensorFlow's
             graph executor (False). "auto" (default) picks what measured faster
             on CPU (README, Speed): XLA unless the recurrent kernel holds
-            2**22 weights or more (LSTM with 1024 units and up), where the
-            executor's oneDNN matmuls win.
+            2**22 weights or more (LSTM with 1024 units and up; under
+            `mixed_bfloat16` 2**19, GRU and LSTM with 512 units and up), where
+            the executor's oneDNN matmuls win.
 
     Call arguments:
         inputs: (B, T, D) floats.
@@ -235,6 +242,9 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
         recurrent_mask = self.recurrent_dropout_mask(tf.shape(inputs)[0]) if training and self.recurrent_dropout else None
 
         x = tf.transpose(inputs, (1, 0, 2))  # (T, B, D)
+        weights = self.cell.recurrent_weights()
+        if self.compute_dtype == "bfloat16":  # mixed_bfloat16: both matmuls in bfloat16, all else float32
+            x, weights = tf.cast(x, "bfloat16"), [tf.cast(weights[0], "bfloat16"), *weights[1:]]
         zx = tf.cast(self.cell.project_inputs(x), "float32")  # (T, B, G)
         if mask is not None:
             mask = tf.transpose(mask)[:, :, None]  # (T, B, 1)
@@ -243,7 +253,7 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
             mask = None if mask is None else tf.reverse(mask, axis=[0])
 
         outputs, final_states = run_recurrence(
-            self.cell, zx, states, mask, self.cell.recurrent_weights(), self.return_sequences,
+            self.cell, zx, states, mask, weights, self.return_sequences,
             jit_compile=self.loop_jit_compile(), training=bool(training), recurrent_mask=recurrent_mask,
         )
         if self.stateful:
@@ -275,7 +285,10 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
     def loop_jit_compile(self):
         if self.jit_compile != "auto":
             return self.jit_compile
-        return self.cell.units * self.cell.gate_width < XLA_MAX_RECURRENT_WEIGHTS
+        recurrent_weights = self.cell.units * self.cell.gate_width
+        if self.compute_dtype == "bfloat16":
+            return recurrent_weights < BFLOAT16_XLA_MAX_RECURRENT_WEIGHTS
+        return recurrent_weights < XLA_MAX_RECURRENT_WEIGHTS
 
     def get_config(self):
         config = {

@@ -14,6 +14,7 @@
     files.py                `save_model_atomically`, `write_atomically`
     members.py              `train_members`, `member_dirs`: an ensemble's members, one after another
     state.py                `state_variables`: what training changes
+    precision.py            `--precision`: float32 or mixed_bfloat16, kept with the run
 """
 
 from zoo.training.best_model import BestModel
@@ -25,6 +26,7 @@ from zoo.training.loop import fit
 from zoo.training.members import member_dirs, train_members
 from zoo.training.non_finite_guard import NonFiniteGuard
 from zoo.training.options import TrainingOptions, apply_clipping
+from zoo.training.precision import record_precision, run_precision, training_precision, use_precision
 from zoo.training.strategies import distribution_strategy, is_chief
 from zoo.training.time_budget import TimeBudget
 from zoo.training.training_checkpoint import TrainingCheckpoint
@@ -34,4 +36,5 @@ __all__ = [
     "BestModel", "standard_callbacks", "bucketed_indices", "dataset_of", "endless_stream", "save_model_atomically",
     "HistoryLog", "fit", "member_dirs", "train_members", "NonFiniteGuard", "TrainingOptions", "apply_clipping", "distribution_strategy", "is_chief",
     "TimeBudget", "TrainingCheckpoint", "WeightAverage", "averaged_weights", "uses_weight_average",
+    "record_precision", "run_precision", "training_precision", "use_precision",
 ]
