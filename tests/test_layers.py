@@ -585,7 +585,7 @@ def test_auto_jit_compile_uses_xla_below_the_measured_size():
     assert not LSTM(256, jit_compile=False).loop_jit_compile()
     assert LSTM(1024, jit_compile=True).loop_jit_compile()
     # bfloat16 matmuls: only oneDNN in the graph executor runs them faster than float32 on CPU
-    assert LSTM(128, dtype="mixed_bfloat16").loop_jit_compile() and GRU(256, dtype="mixed_bfloat16").loop_jit_compile()
+    assert LSTM(256, dtype="mixed_bfloat16").loop_jit_compile() and GRU(512, dtype="mixed_bfloat16").loop_jit_compile()
     assert not LSTM(512, dtype="mixed_bfloat16").loop_jit_compile()
-    assert not GRU(512, dtype="mixed_bfloat16").loop_jit_compile()
+    assert not GRU(1024, dtype="mixed_bfloat16").loop_jit_compile()
     assert LSTM(512, dtype="mixed_bfloat16", jit_compile=True).loop_jit_compile()

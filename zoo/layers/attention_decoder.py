@@ -23,9 +23,10 @@ class AttentionDecoder(keras.layers.Layer):
         [z_h(t) | q_t] = s_{t-1} [U | W_a]                       recurrent term and attention query
         y_t, s_t = transition(z_x(t), z_h(t), s_{t-1})           the cell's own gate math
 
-    So a step is one matmul over the state (the recurrent kernel and the attention's query
-    kernel side by side), one over the context, and the attention score. Teacher forcing
-    runs all steps in one `tf.while_loop`; `step` runs one (for search and sampling).
+    So a teacher-forced step is one matmul over the state (the recurrent kernel and the
+    attention's query kernel side by side, joined once for all steps), one over the context,
+    and the attention score; all steps run in one `tf.while_loop`. `step` runs one step (for
+    search and sampling) with the weights as stored, never sliced or joined per token.
 
     Args:
         cell: a zoo `RecurrentCell` whose recurrence is one matmul (`SimpleRNNCell`,
@@ -95,27 +96,50 @@ class AttentionDecoder(keras.layers.Layer):
             recurrent_kernel = tf.concat([recurrent_kernel, query_kernel], axis=1)
         return recurrent_kernel, (recurrent_bias[0] if recurrent_bias else None)
 
-    def _step(self, projected_target, states, source, state_weights):
-        """One step from y_{t-1} W_y + b (B, G): returns (y_t, c_t, a_t, new states)."""
+    def _joint_state_projection(self, state_weights):
+        """s_{t-1} -> (z_h, q_t) by one matmul with [U | W_a] made once for all steps (teacher forcing)."""
         kernel, recurrent_bias = state_weights
         gate_width = self.cell.gate_width
-        state_projection = tf.matmul(states[0], kernel)  # (B, G + A)
-        zh = state_projection[:, :gate_width]  # (B, G)
-        if recurrent_bias is not None:
-            zh += recurrent_bias
-        if self.attention.query_kernel is None:
-            query = states[0]
-        else:
-            query = state_projection[:, gate_width:]  # (B, A)
+
+        def project(h):
+            state_projection = tf.matmul(h, kernel)  # (B, G + A)
+            zh = state_projection[:, :gate_width]  # (B, G)
+            if recurrent_bias is not None:
+                zh += recurrent_bias
+            query = h if self.attention.query_kernel is None else state_projection[:, gate_width:]  # (B, A)
+            return zh, query
+
+        return project
+
+    def _state_projection(self, h):
+        """s_{t-1} -> (z_h, q_t) by matmuls with the weights as they are, no slice or concatenation
+        copied: what a single step (`step`) reads."""
+        zh = self.cell.recurrent_projection(h, *self.cell.recurrent_weights())  # (B, G)
+        query_kernel = self.attention.query_kernel
+        return zh, (h if query_kernel is None else tf.matmul(h, query_kernel))
+
+    def _step(self, states, source, project_state, project_input):
+        """One step: `project_state(s_{t-1})` -> (z_h, q_t), `project_input(c_t)` -> z_x; returns
+        (y_t, c_t, a_t, new states)."""
+        zh, query = project_state(states[0])
         context, weights = self.attention.attend(query, source.keys, source.memory, source.mask)
-        zx = projected_target + tf.matmul(context, self.cell.kernel[self.embedding_dim :])  # (B, G)
-        output, new_states = self.cell.transition(zx, zh, states)
+        output, new_states = self.cell.transition(project_input(context), zh, states)
         return output, context, weights, new_states
 
     def step(self, target, states, source):
         """One decoding step: y_{t-1} embedding (B, E), states, a `SourceMemory` ->
-        (y_t (B, H), c_t (B, M), a_t (B, S), new states)."""
-        return self._step(self.project_targets(target), list(states), source, self._state_weights())
+        (y_t (B, H), c_t (B, M), a_t (B, S), new states).
+
+        z_x = [y_{t-1}; c_t] W + b and z_h, q_t are matmuls with the weights as stored: a step that
+        sliced W or joined [U | W_a] copied those weights at every token (the de-en decoder's step
+        under XLA: 1.4 ms that way, 0.11 ms this way)."""
+        bias = self.cell.input_bias()
+
+        def project_input(context):
+            zx = tf.matmul(tf.concat([target, tf.cast(context, target.dtype)], axis=-1), self.cell.kernel)  # (B, G)
+            return zx if bias is None else zx + bias
+
+        return self._step(list(states), source, self._state_projection, project_input)
 
     # --- the teacher-forced loop ------------------------------------------------------------
 
@@ -123,13 +147,16 @@ class AttentionDecoder(keras.layers.Layer):
         input_checks.check_sequence_input(self, targets, self.embedding_dim)
         source = self.attend_to(memory, memory_mask) if keys is None else SourceMemory(memory, keys, memory_mask)
         projected = tf.transpose(self.project_targets(targets), (1, 0, 2))  # (T, B, G)
-        state_weights = self._state_weights()
+        project_state = self._joint_state_projection(self._state_weights())  # weights joined once, not per step
+        context_kernel = self.cell.kernel[self.embedding_dim :]  # (M, G), sliced once
         steps = tf.shape(projected)[0]
         dtype = projected.dtype
         arrays = [tf.TensorArray(dtype, size=steps) for _ in range(3)]  # outputs, contexts, weights
 
         def body(t, states, arrays):
-            output, context, weights, states = self._step(projected[t], states, source, state_weights)
+            output, context, weights, states = self._step(
+                states, source, project_state, lambda context: projected[t] + tf.matmul(context, context_kernel)
+            )
             arrays = [a.write(t, v) for a, v in zip(arrays, (output, context, weights))]
             return t + 1, states, arrays
 

@@ -36,10 +36,11 @@ CUDNN_LAYER_OPTIONS = {"implementation": 2, "use_cudnn": "auto"}
 XLA_MAX_RECURRENT_WEIGHTS = 2**22
 # Under mixed_bfloat16 the limit is lower: XLA on CPU runs a bfloat16 matmul no faster than a float32
 # one, oneDNN in the graph executor up to 1.9x faster on a CPU with AVX512_BF16 (1.5x for the
-# (64, 512) x (512, 2048) product), which outweighs the executor's per-op cost from 512 units on
-# (bench/rnn_layers.py --ours bf16: LSTM and GRU of 512 units 1.1-1.3x faster than float32 in the
-# executor, GRU of 256 units 1.5x slower).
-BFLOAT16_XLA_MAX_RECURRENT_WEIGHTS = 2**19
+# (64, 512) x (512, 2048) product), which outweighs the executor's per-op cost from 2**20 recurrent
+# weights on (bench/rnn_layers.py --ours bf16, two runs: LSTM of 512 units 1.27x and 1.26x faster
+# than float32, of 1024 units 1.45x and 1.54x; GRU of 512 units 1.10x faster in one run and 1.27x
+# slower in the other, so it stays on XLA).
+BFLOAT16_XLA_MAX_RECURRENT_WEIGHTS = 2**20
 
 
 def carry_outputs_over_masked_steps(outputs, mask):
@@ -131,8 +132,8 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
             graph executor (False). "auto" (default) picks what measured faster
             on CPU (README, Speed): XLA unless the recurrent kernel holds
             2**22 weights or more (LSTM with 1024 units and up; under
-            `mixed_bfloat16` 2**19, GRU and LSTM with 512 units and up), where
-            the executor's oneDNN matmuls win.
+            `mixed_bfloat16` 2**20, LSTM with 512 units and up), where the
+            executor's oneDNN matmuls win.
 
     Call arguments:
         inputs: (B, T, D) floats.

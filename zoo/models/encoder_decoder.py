@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from zoo import layers
 from zoo.decoding.loop import Step
+from zoo.models.recurrent_language_model import tied_logits
 from zoo.text import BOS_ID, PAD_ID
 
 GATED_CELLS = ("gru", "lstm")  # the attention decoder's cells
@@ -148,8 +149,7 @@ class EncoderDecoder(keras.Model):
         pairs = tf.reshape(pre, tf.concat([tf.shape(pre)[:-1], [self.readout_dim, 2]], axis=0))
         readout = self.readout_drop(tf.reduce_max(pairs, axis=-1), training=training)  # (..., R) maxout
         if self.tie_embeddings:
-            kernel = tf.cast(self.target_embedding.embeddings, readout.dtype)  # (V, E)
-            logits = tf.tensordot(readout, kernel, axes=[[-1], [1]])
+            logits = tied_logits(readout, self.target_embedding.embeddings)  # (..., V)
         else:
             logits = self.output_projection(readout)
         return logits + tf.cast(self.output_bias, logits.dtype)

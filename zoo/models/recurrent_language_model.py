@@ -179,6 +179,15 @@ class RecurrentLanguageModel(keras.Model):
         }
 
 
+def tied_logits(h, embeddings):
+    """h E^T: h (..., E), the embedding matrix E (V, E) -> (..., V), as one matmul that reads E as
+    stored. (`tf.tensordot` copies E^T first: at every token of a decoding loop, 0.5 ms of the
+    de-en translator's 0.77 ms step under XLA.)"""
+    flat = tf.reshape(h, (-1, tf.shape(h)[-1]))  # (N, E)
+    logits = tf.matmul(flat, tf.cast(embeddings, h.dtype), transpose_b=True)  # (N, V)
+    return tf.reshape(logits, tf.concat([tf.shape(h)[:-1], tf.shape(embeddings)[:1]], axis=0))
+
+
 @keras.saving.register_keras_serializable(package="zoo")
 class TiedLogits(keras.layers.Layer):
     """The output layer of tied embeddings: logits = h E^T + b, E (V, E) the input embedding matrix.
@@ -195,8 +204,7 @@ class TiedLogits(keras.layers.Layer):
         self.bias = self.add_weight(shape=(self.vocabulary_size,), initializer="zeros", name="bias")
 
     def call(self, h, embeddings):
-        logits = tf.tensordot(h, tf.cast(embeddings, h.dtype), axes=[[-1], [1]])  # (..., V)
-        return logits + tf.cast(self.bias, h.dtype)
+        return tied_logits(h, embeddings) + tf.cast(self.bias, h.dtype)  # (..., V)
 
     def compute_output_shape(self, h_shape, embeddings_shape):
         return tuple(h_shape[:-1]) + (self.vocabulary_size,)
