@@ -88,7 +88,8 @@ def evaluate_command(args):
     """Scores a model on a file; the model's kind decides what the file is and what is measured: a
     language model on plain text (--text-file: nats, bits, perplexity per character or per word), a
     translator on a line-aligned pair (--src, --ref: BLEU), a classifier on `sentence<TAB>label`
-    lines (--tsv: accuracy), a tagger on a CoNLL-U file (--conllu: UPOS accuracy)."""
+    lines (--tsv: accuracy), a tagger on a CoNLL-U file (--conllu: UPOS accuracy), an image model on
+    an image file (--images: nats per image)."""
     import zoo
     from zoo.tasks import TASKS, require_task
 
@@ -102,20 +103,22 @@ def evaluate_command(args):
     return 0
 
 
-def verb_command(task):
-    """The `zoo VERB NAME ...` command of a task: loads the model, checks its kind, runs the verb."""
+def verb_command(tasks):
+    """The `zoo VERB NAME ...` command of the tasks whose verb it is (`generate`: language and image
+    models): loads the model, checks that it is of one of those kinds, runs the verb of its kind."""
 
     def run(args):
         import zoo
-        from zoo.tasks import require_task
+        from zoo.tasks import require_task, task_of
 
         if getattr(args, "text", None) is not None and not args.text.strip():
-            raise ValueError(f"the text is empty: give a sentence to {task.verb}")
+            raise ValueError(f"the text is empty: give a sentence to {tasks[0].verb}")
         model = zoo.load(args.name)
+        task = task_of(model) if task_of(model) in tasks else tasks[0]
         require_task(model, task, args.name).run(model, args)
         return 0
 
-    run.__doc__ = task.run.__doc__
+    run.__doc__ = " ".join(task.run.__doc__ for task in tasks)
     return run
 
 
@@ -172,11 +175,15 @@ def build_parser():
 
     evaluate = command("evaluate", evaluate_command)
     evaluate.add_argument("name")
+    verbs = {}
     for task in TASKS.values():
-        verb = command(task.verb, verb_command(task))
-        verb.add_argument("name")
-        task.add_verb_arguments(verb)
+        verbs.setdefault(task.verb, []).append(task)
         task.add_evaluation_arguments(evaluate.add_argument_group(f"{task.title[task.title.index(' ') + 1:]}s"))
+    for verb, tasks in verbs.items():
+        sub = command(verb, verb_command(tasks))
+        sub.add_argument("name")
+        for task in tasks:
+            task.add_verb_arguments(sub)
     sub = command("train", train_command)
     sub.add_argument("recipe", help=", ".join(recipe_table()))
     sub.add_argument("recipe_args", nargs=argparse.REMAINDER, help="the recipe's own flags")

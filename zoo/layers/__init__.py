@@ -1,5 +1,5 @@
 """Recurrent layers: cells, the sequence loop, stacks, bidirectional wrappers, pooling, attention;
-tree cells, the tree-level loop and the easy-first tree parser."""
+tree cells, the tree-level loop and the easy-first tree parser; the PixelRNN layers over images."""
 
 from typing import NamedTuple
 
@@ -7,14 +7,18 @@ from zoo.layers.attention import Attention
 from zoo.layers.attention_decoder import AttentionDecoder
 from zoo.layers.bahdanau_attention import BahdanauAttention
 from zoo.layers.bidirectional import Bidirectional
+from zoo.layers.conv1d_lstm_cell import Conv1DLSTMCell
+from zoo.layers.diagonal_bilstm import DiagonalBiLSTM
 from zoo.layers.binary_tree_lstm_cell import BinaryTreeLSTMCell
 from zoo.layers.child_sum_tree_lstm_cell import ChildSumTreeLSTMCell
 from zoo.layers.gru import GRU, GRUCell
 from zoo.layers.lstm import LSTM, LSTMCell
 from zoo.layers.luong_attention import LuongAttention
+from zoo.layers.masked_conv2d import MaskedConv2D
 from zoo.layers.recurrent_cell import RecurrentCell
 from zoo.layers.recursive_cell import RecursiveCell
 from zoo.layers.rnn import RNN
+from zoo.layers.row_lstm import RowLSTM
 from zoo.layers.sequence_pooling import SequencePooling
 from zoo.layers.simple_rnn import SimpleRNN, SimpleRNNCell
 from zoo.layers.stacked import Stacked
@@ -73,6 +77,10 @@ __all__ = [
     "node_levels",
     "tree_roots",
     "TreeParser",
+    "Conv1DLSTMCell",
+    "RowLSTM",
+    "DiagonalBiLSTM",
+    "MaskedConv2D",
     "Cell",
     "CELLS",
     "cell_named",

@@ -75,3 +75,29 @@ def check_step_input(cell, inputs, states):
     if shape is None or len(shape) != 2:
         raise ValueError(f"{_describe(cell)} steps on inputs of shape (batch, features); got shape {shape}.")
     check_initial_state(cell, states, cell.state_size, shape[0])
+
+
+def check_line_step_input(cell, inputs, states):
+    """A line cell called for one step takes a line x_t (batch, length, features) and [h, c] (batch, length, units)."""
+    shape = _shape(inputs)
+    if shape is None or len(shape) != 3:
+        raise ValueError(f"{_describe(cell)} steps on lines of shape (batch, length, features); got shape {shape}.")
+    expected = (shape[0], shape[1], cell.units)
+    for state in states:
+        state_shape = _shape(state)
+        if state_shape is None or len(state_shape) != 3 or any(
+            got is not None and want is not None and got != want for got, want in zip(state_shape, expected)
+        ):
+            raise ValueError(f"{_describe(cell)} expects states of shape {expected}; got shape {state_shape}.")
+
+
+def check_image_input(layer, inputs, channels=None):
+    """An image layer takes floats of shape (batch, rows, columns, channels), with `channels` once built."""
+    shape = _shape(inputs)
+    expected = f"(batch, rows, columns, {channels if channels is not None else 'channels'})"
+    if shape is None or len(shape) != 4:
+        raise ValueError(f"{_describe(layer)} expects images of shape {expected}; got shape {shape}.")
+    if not tf.as_dtype(inputs.dtype).is_floating:
+        raise ValueError(f"{_describe(layer)} expects floating-point images; got dtype {tf.as_dtype(inputs.dtype).name}.")
+    if shape[-1] is None or (channels is not None and shape[-1] != channels):
+        raise ValueError(f"{_describe(layer)} expects images of shape {expected}; got shape {shape}.")

@@ -17,6 +17,11 @@ Cho-2014 GRU), gradients are hand-written instead of differentiating the loop:
     after it, the weight gradients are one matmul over all steps:
         dU = [h_0 .. h_{T-1}]^T [dz_h(1) .. dz_h(T)],   db_h = sum_t dz_h(t)
 
+A cell may multiply a linear view of its state, z_h = V(h_{t-1}) U (`RecurrentCell.recurrent_view`):
+the PixelRNN cells' state is a line of pixels (B, L, H) and V puts each pixel's neighbours side
+by side, so that a 1-D convolution of the previous line is one matmul. The backward pass then
+carries dh_{t-1} += V^T(dz_h(t) U^T) and forms dU from V(h); for the other cells V is the identity.
+
 Autodiff of the loop would instead form dU one (H, B) x (B, G) product per step
 and stack every intermediate of the gate math; the fused pass stores only z_h
 and the states. `tests/test_numerics.py` checks it against autodiff and
@@ -61,7 +66,13 @@ def mixed_matmul(x, kernel, equation=None):
     """x @ kernel (or `tf.einsum(equation, x, kernel)`) in the kernel's dtype, returned in x's:
     under mixed_bfloat16 the recurrent kernel is bfloat16 and the states stay float32."""
     x_in = tf.cast(x, kernel.dtype)
-    product = tf.matmul(x_in, kernel) if equation is None else tf.einsum(equation, x_in, kernel)
+    if equation is not None:
+        product = tf.einsum(equation, x_in, kernel)
+    elif x.shape.rank > 2:  # a line of pixels (B, L, F): one (B*L, F) matmul, not a broadcast batch of them
+        flat = tf.matmul(tf.reshape(x_in, (-1, x.shape[-1])), kernel)
+        product = tf.reshape(flat, tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], 0))
+    else:
+        product = tf.matmul(x_in, kernel)
     return tf.cast(product, x.dtype)
 
 
@@ -185,7 +196,7 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
             d_zx = d_zx.write(t, grads.pop(0))
         d_zh_t, d_previous = grads[0], grads[1:]
         if recurrent_mask is None:
-            d_previous[0] += mixed_matmul(d_zh_t, recurrent_kernel_t)  # (B, H)
+            d_previous[0] += cell.recurrent_view_transpose(mixed_matmul(d_zh_t, recurrent_kernel_t))  # (B, H)
         else:
             d_previous[0] += _gatewise_input_gradient(d_zh_t, weights[0], recurrent_mask)  # (B, H)
         following = inputs.at(tf.maximum(t - 1, 0))
@@ -198,7 +209,8 @@ def _fused_backward(cell, zx, mask, weights, zh_history, state_history, d_output
         maximum_iterations=steps,
     )
     d_zh = d_zh.stack()  # (T, B, G)
-    d_weights = [_recurrent_kernel_gradient(state_history[0], d_zh, recurrent_mask, weights[0].dtype)]
+    previous_h = cell.recurrent_view(state_history[0])  # (T, B, ..., V)
+    d_weights = [_recurrent_kernel_gradient(previous_h, d_zh, recurrent_mask, weights[0].dtype)]
     if len(weights) > 1:  # recurrent bias
         d_weights.append(tf.reduce_sum(d_zh, axis=(0, 1)))  # (G,)
     return (d_zx.stack() if separate_d_zx else d_zh), d_initial, d_weights

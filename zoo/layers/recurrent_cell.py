@@ -86,13 +86,13 @@ class RecurrentCell(keras.layers.Layer):
             raise ValueError(f"{self.name}: the last axis of the inputs must be known, got shape {tuple(input_shape)}")
         self.kernel = self.add_weight(
             name="kernel",
-            shape=(input_size, self.gate_width),
+            shape=(self.input_view_size(input_size), self.gate_width),
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
         )
         self.recurrent_kernel = self.add_weight(
             name="recurrent_kernel",
-            shape=(self.units, self.gate_width),
+            shape=(self.input_view_size(self.units, recurrent=True), self.gate_width),
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
             autocast=False,
@@ -135,10 +135,24 @@ class RecurrentCell(keras.layers.Layer):
         """z_h = h_{t-1} U (+ b_h): (B, H) -> (B, G*H). With a recurrent dropout mask
         (B, G, H), gate g reads h_{t-1} * m_g: z_h = [(h * m_1) U_1, ..., (h * m_G) U_G] (+ b_h)."""
         if recurrent_mask is None:
-            projected = mixed_matmul(h, recurrent_kernel)
+            projected = mixed_matmul(self.recurrent_view(h), recurrent_kernel)
         else:
             projected = gatewise_matmul(h[:, None, :] * recurrent_mask, recurrent_kernel)
         return projected if recurrent_bias is None else projected + recurrent_bias
+
+    def input_view_size(self, size, recurrent=False):
+        """The rows of W (of U with `recurrent`) for inputs (states) of `size` features: what the
+        views below make of them."""
+        return size
+
+    def recurrent_view(self, h):
+        """V(h), what U multiplies: h itself here; a linear view of it in cells whose recurrent term
+        is a convolution (`Conv1DLSTMCell`). Also applied to a (T, B, ...) history of states."""
+        return h
+
+    def recurrent_view_transpose(self, d):
+        """V^T: carries a gradient with respect to V(h) back to h (the fused backward pass)."""
+        return d
 
     def transition(self, zx, zh, states):
         """The gate math of one step: returns (y_t, [s_t ...])."""

@@ -5,13 +5,15 @@
 """
 
 from zoo.tasks.classification_task import ClassificationTask
+from zoo.tasks.image_model_task import ImageModelTask
 from zoo.tasks.language_model_task import LanguageModelTask
 from zoo.tasks.tagging_task import TaggingTask
 from zoo.tasks.task import Task
 from zoo.tasks.translation_task import TranslationTask
 
 # The one registry: a model class's `task` names one of these.
-TASKS = {task.name: task for task in (LanguageModelTask(), TranslationTask(), TaggingTask(), ClassificationTask())}
+TASKS = {task.name: task for task in (LanguageModelTask(), TranslationTask(), TaggingTask(), ClassificationTask(),
+                                           ImageModelTask())}
 
 
 def task_of(model):
@@ -41,7 +43,9 @@ def dataset(model, data, batch_size=32, **options):
       (source, target) sentence pairs -> ((source ids, <bos> target ids), target ids <eos>);
     - a tagger: a CoNLL-U file (path) or a list of (words, tags) sentences -> (words, tag ids);
     - a classifier: a `sentence<TAB>label` file (path) or a list of (sentence, label) pairs,
-      labels given by name or id -> (sentences, label ids).
+      labels given by name or id -> (sentences, label ids);
+    - an image model: an image file (path) or an array of 0-255 images (N, R, C) -> (binary images,
+      binary images), binarized once.
 
     Every batch is read with the model's own tokenizers and vocabularies, so `model.fit(zoo.dataset(
     model, data), epochs=...)` fine-tunes a model from `zoo.load(name)`.
@@ -50,4 +54,4 @@ def dataset(model, data, batch_size=32, **options):
 
 
 __all__ = ["Task", "TASKS", "task_of", "require_task", "dataset", "LanguageModelTask", "TranslationTask", "TaggingTask",
-           "ClassificationTask"]
+           "ClassificationTask", "ImageModelTask"]

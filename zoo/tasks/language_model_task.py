@@ -21,17 +21,23 @@ class LanguageModelTask(Task):
     evaluation_flags, evaluation_usage = ("text_file",), "--text-file FILE"
 
     def add_verb_arguments(self, parser):
-        parser.add_argument("--prompt", required=True)
+        parser.add_argument("--prompt", help="a language model: the text to continue")
         parser.add_argument("--length", type=int, default=500, help="characters (or words and <eos>) to generate")
         parser.add_argument("--temperature", type=float, default=0.8, help="0 means greedy")
         parser.add_argument("--top-k", type=int, default=0, help="sample from the k likeliest only (0: all)")
         parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1: all)")
         parser.add_argument("--seed", type=int, default=None)
-        parser.add_argument("--samples", type=int, default=1, help="how many continuations, generated as one batch")
+        parser.add_argument("--samples", type=int, default=None,
+                            help="a language model: how many continuations, generated as one batch (default 1)")
 
     def run(self, model, args):
         """Continues a prompt: a character model stops at `<eos>`, a word model (prompt words split on
         whitespace) writes each `<eos>` as a line break and goes on."""
+        if args.prompt is None:
+            raise ValueError(f"{args.name} is a language model: give the text to continue with --prompt")
+        samples = 1 if args.samples is None else args.samples
+        if samples < 1:
+            raise ValueError(f"--samples must be at least 1, got {samples}")
         tokenizer = _tokenizer(model, args.name)
         words = _reads_words(tokenizer)
         pieces = args.prompt.split() if words else list(args.prompt)
@@ -42,7 +48,7 @@ class LanguageModelTask(Task):
             print(f"warning: the prompt has {'words' if words else 'characters'} outside {args.name}'s vocabulary, "
                   f"read as <unk>: {(' ' if words else '').join(sorted(unknown))!r}", file=sys.stderr)
         ids = generate(
-            model, tokenizer(tf.constant([args.prompt] * args.samples)), args.length, temperature=args.temperature,
+            model, tokenizer(tf.constant([args.prompt] * samples)), args.length, temperature=args.temperature,
             top_k=args.top_k, top_p=args.top_p, seed=args.seed, eos_id=None if words else EOS_ID,
         )
         if words:
@@ -51,7 +57,7 @@ class LanguageModelTask(Task):
             texts = [text.decode("utf-8") for text in tokenizer.detokenize(ids).numpy()]
         for text in texts:
             print(args.prompt + (" " if words else "") + text)
-            if args.samples > 1:
+            if samples > 1:
                 print("-" * 40)
 
     def add_evaluation_arguments(self, group):

@@ -1,0 +1,58 @@
+"""Diagonal BiLSTM (van den Oord et al. 2016, section 3.2)."""
+
+import keras
+import tensorflow as tf
+
+from zoo.layers.image_recurrence import ImageRecurrence
+from zoo.layers.pixel_lines import shifted, skew, skewed_mask, unskew
+
+
+@keras.saving.register_keras_serializable(package="zoo")
+class DiagonalBiLSTM(ImageRecurrence):
+    """Two LSTMs that sweep an image's diagonals, one from each side, a diagonal per step.
+
+    Skewing moves row r right by r columns, so that diagonal r + j = t becomes column t; a step
+    reads the column before it through a (2 x 1) convolution:
+
+        z_x = conv_{1 x k}^{mask}(x) W + b                 every pixel at once, hoisted
+        [i, f, c~, o]_(r, j) = z_x(r, j) + [h_(r-1, j), h_(r, j-1)] U
+        c_(r, j) = f * c_(r, j-1) + i * c~,   h_(r, j) = o * tanh(c_(r, j))
+
+    so each state sees the whole triangle above and left of it. The second direction does the same
+    on the image mirrored left to right; its map is shifted down one row before the two are added,
+    so that no pixel sees the right of its own row: out(r, j) = h_left(r, j) + h_right(r - 1, j).
+    Being a row behind, the second direction may read its own pixel: its input convolution is
+    mask B whatever `mask_type` says (mask A would hide pixel (r - 1, j) from (r, j)).
+    Positions that skewing fills with no pixel are masked: their states stay zero.
+
+    Args: see `ImageRecurrence` (input_width defaults to 1, the paper's 1 x 1 convolution; mask "A"
+    needs 3 or more).
+
+    Call arguments:
+        inputs: (B, R, C, D) float images (or feature maps).
+        training: whether the loops record for the backward pass (as a gradient tape does).
+
+    Returns: (B, R, C, H).
+    """
+
+    recurrent_offsets = (-1, 0)
+    directions = ("left", "right")
+
+    def __init__(self, units, mask_type="B", input_width=1, **kwargs):
+        super().__init__(units, mask_type=mask_type, input_width=input_width, **kwargs)
+
+    def input_mask_type(self, direction):
+        return self.mask_type if direction == "left" else "B"
+
+    def call(self, inputs, training=None):
+        self.check_input(inputs)
+        left = self.sweep(self.cells[0], inputs, training)  # (B, R, C, H)
+        right = tf.reverse(self.sweep(self.cells[1], tf.reverse(inputs, [2]), training), [2])
+        return tf.cast(left + shifted(right, -1, axis=1), self.compute_dtype)
+
+    def sweep(self, cell, images, training):
+        """The left-to-right sweep of `cell` over (B, R, C, D) images -> (B, R, C, H)."""
+        rows, columns = tf.shape(images)[1], images.shape[2]
+        zx = tf.transpose(skew(cell.project_inputs(images)), (2, 0, 1, 3))  # (C + R - 1, B, R, 4H)
+        outputs = self.run_lines(cell, zx, skewed_mask(rows, columns), training)  # (C + R - 1, B, R, H)
+        return unskew(tf.transpose(outputs, (1, 2, 0, 3)), columns)  # (B, R, C, H)
