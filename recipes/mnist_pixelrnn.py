@@ -9,26 +9,35 @@ a fixed seed.
     python -m recipes.mnist_pixelrnn --model pixelrnn-mnist --package        # evaluate, write checkpoints/
     python -m recipes.mnist_pixelrnn --compare docs/pixelrnn_mnist.md       # the baselines' table
 
-Every model trains for the same wall-clock budget (--max-minutes, default 90).
+Every model trains for the same wall-clock budget (--max-minutes, default 60): what a run reaches in it
+depends on the machine.
 """
 
+import csv
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from recipes.card import render_card, training_summary
 from recipes.command_line import argument_parser, run_recipe
+from zoo.decoding.image_sampling import sample_images
 from zoo.images import binarized, read_images
 from zoo.models.pixel_rnn import PixelRNN, binary_image_nll
+from zoo.tasks.image_model_task import image_log_likelihood
 from zoo.training import fit
+from zoo.training.precision import precision_of
 
 VALIDATION_IMAGES = 500
 VALIDATION_SEED = 1  # binarization of the validation images
 TEST_SEED = 0  # binarization of the test images (the card's figure)
 TRAIN_FILE, TEST_FILE = "mnist/mnist_5k_train.csv.gz", "mnist/t10k-images-idx3-ubyte.gz"
+QUALITY_CHECK_IMAGES = 500  # the first test images, re-evaluated by the tests against the card
+SAMPLING_BATCH = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,14 +111,132 @@ def train(config, data_dir, run_dir, options):
                config.max_epochs, run_dir, options, patience=config.patience, validation_data=validation_data)
 
 
+def test_images(data_dir):
+    """The 10,000 official test images, binarized with TEST_SEED: float32 (10000, 28, 28, 1)."""
+    return binarized(read_images(Path(data_dir) / TEST_FILE), TEST_SEED)
+
+
+def best_model(config, run_dir):
+    """The run's best.keras (validation loss), compiled as `build_model` compiles."""
+    model = build_model(config)
+    model.set_weights(keras.saving.load_model(Path(run_dir) / "best.keras", compile=False).get_weights())
+    return model
+
+
+def history_of(run_dir):
+    with (Path(run_dir) / "history.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def sampling_speed(model, seed=0):
+    """Images per second drawing SAMPLING_BATCH images (the loop compiled by a first call)."""
+    sample_images(model, SAMPLING_BATCH, seed=seed)
+    start = time.perf_counter()
+    sample_images(model, SAMPLING_BATCH, seed=seed + 1)
+    return SAMPLING_BATCH / (time.perf_counter() - start)
+
+
 def package(config, data_dir, run_dir, checkpoints_dir):
-    raise NotImplementedError("packaging comes with the card")
+    """checkpoints/<name>/ from the run's best model: evaluated on the test images, with a model card."""
+    from zoo.checkpoints import save_checkpoint
+
+    model = best_model(config, run_dir)
+    _, validation_images = load_split(data_dir)
+    validation = image_log_likelihood(model, binarized(validation_images, VALIDATION_SEED))
+    test = test_images(data_dir)
+    result = image_log_likelihood(model, test)
+    check = image_log_likelihood(model, test[:QUALITY_CHECK_IMAGES])
+    metadata = {
+        "recipe": "mnist_pixelrnn",
+        "config": dataclasses.asdict(config),
+        "test": {**result, "binarization_seed": TEST_SEED, "images_file": TEST_FILE},
+        "validation": validation,
+        "sampling_images_per_second": sampling_speed(model),
+        "history": history_of(run_dir),
+        "quality_check": {"images_file": TEST_FILE, "first": QUALITY_CHECK_IMAGES, "binarization_seed": TEST_SEED,
+                          "nats": check["nats"]},
+    }
+    folder = Path(checkpoints_dir) / config.name
+    save_checkpoint(model, folder, model_card(config, model, metadata), metadata=metadata)
+    speed = metadata["sampling_images_per_second"]
+    print(f"{config.name}: test {result['nats']:.2f} nats/image ({result['bits_per_dim']:.4f} bits/dim), "
+          f"sampling {speed:.2f} images/s -> {folder}")
+    return result
+
+
+def model_card(config, model, metadata):
+    """The card of a packaged model, from what `package` puts in its metadata.json."""
+    return render_card("mnist_pixelrnn", precision_of(model), config=config, parameters=model.count_params(),
+                       result=metadata["test"], validation=metadata["validation"],
+                       speed=metadata["sampling_images_per_second"], sampling_batch=SAMPLING_BATCH,
+                       test_seed=TEST_SEED, validation_seed=VALIDATION_SEED, layer=_layer_names[config.core],
+                       history_table=history_table(metadata["history"]), **training_summary(metadata["history"]))
+
+
+_layer_names = {"diagonal_bilstm": "DiagonalBiLSTM", "row_lstm": "RowLSTM", "masked_conv": "MaskedConv2D"}
+
+
+def history_table(history):
+    """Markdown rows: epoch, minutes, training loss, validation loss (nats/image)."""
+    return "\n".join(f"| {row['epoch']} | {float(row['train_seconds']) / 60:.1f} | {float(row['loss']):.2f} | "
+                     f"{float(row['val_loss']):.2f} |" for row in history)
+
+
+def bernoulli_baseline(train_images, test):
+    """-log p of binary test images (nats/image) under independent pixels, p = the training images' mean
+    intensity / 255 with one pseudo-count of each value (Laplace)."""
+    p = (np.sum(train_images / 255.0, axis=0) + 1.0) / (len(train_images) + 2.0)  # (R, C)
+    log_p = test[..., 0] * np.log(p) + (1 - test[..., 0]) * np.log(1 - p)
+    return -float(np.mean(np.sum(log_p, axis=(1, 2))))
+
+
+def compare(data_dir, runs_dir, output):
+    """docs/: every config's run (its best model on the test images) and the independent-pixel baseline."""
+    train_images, _ = load_split(data_dir)
+    test = test_images(data_dir)
+    rows = [f"| independent Bernoulli per pixel | {28 * 28:,} | - | - | - | {bernoulli_baseline(train_images, test):.2f} |"]
+    for config in CONFIGS.values():
+        run_dir = Path(runs_dir) / config.name
+        if not (run_dir / "best.keras").is_file():
+            print(f"{config.name}: no run in {run_dir}, left out")
+            continue
+        model = best_model(config, run_dir)
+        summary = training_summary(history_of(run_dir))
+        nats = image_log_likelihood(model, test)["nats"]
+        rows.append(f"| `{config.name}` ({_layer_names[config.core]} x {config.num_layers}) | "
+                    f"{model.count_params():,} | {summary['epochs']} ({summary['chosen_epoch']}) | "
+                    f"{summary['minutes']:.0f} | {float(summary['best']['val_loss']):.2f} | {nats:.2f} |")
+        print(rows[-1])
+    Path(output).write_text(COMPARISON.format(rows="\n".join(rows), test_seed=TEST_SEED), encoding="utf-8")
+    print(f"wrote {output}")
+
+
+COMPARISON = """# PixelRNN on binarized MNIST: the layers against their baselines
+
+Same data (the 5,000 training images of `../shared/data/mnist`, 500 of them validating), same recipe
+(`recipes/mnist_pixelrnn.py`: Adam, batch 32, dynamic binarization, learning rate halved when the
+validation loss stalls, the best validation epoch kept), the same wall-clock budget for each model
+(`--max-minutes`), on this machine's 2 CPU cores. Test: the 10,000 official test images, binarized
+once with seed {test_seed}. Made by `python -m recipes.mnist_pixelrnn --compare docs/pixelrnn_mnist.md`.
+
+| model | parameters | epochs (chosen) | minutes | best validation | test nats/image |
+|---|---:|---:|---:|---:|---:|
+{rows}
+"""
 
 
 def main(argv=None):
-    parser = argument_parser(__doc__.split("\n")[0], CONFIGS, "pixelrnn-mnist", 90.0)
+    parser = argument_parser(__doc__.split("\n")[0], CONFIGS, "pixelrnn-mnist", 60.0)
+    parser.add_argument("--compare", type=Path, default=None, metavar="MD",
+                        help="do not train: evaluate every config's run and the independent-pixel baseline on the "
+                             "test images and write the table (docs/pixelrnn_mnist.md)")
+    parser.add_argument("--runs-dir", type=Path, default=Path(__file__).resolve().parents[1] / "runs",
+                        help="with --compare: where the runs are")
     args = parser.parse_args(argv)
-    run_recipe(args, CONFIGS, train, package)
+    if args.compare:
+        compare(args.data_dir, args.runs_dir, args.compare)
+    else:
+        run_recipe(args, CONFIGS, train, package)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,32 @@ def test_training_learns_the_strokes(trained):
     assert -np.mean(trained.log_likelihood(test)) < 0.5 * -np.mean(untrained.log_likelihood(test))
 
 
+@pytest.mark.parametrize("core", ["diagonal_bilstm", "row_lstm", "masked_conv"])
+def test_pixel_by_pixel_logits_equal_those_of_the_whole_image(core):
+    """The decoding protocol computes each pixel from the layers' kept states; teacher-forced through an image,
+    and started after P given pixels, it gives the logits of `call`."""
+    rows, columns = 5, 6
+    model = PixelRNN(core, units=3, num_layers=2, features=4, output_features=5, image_shape=(rows, columns))
+    model(tf.zeros((1, rows, columns, 1)))
+    rng = np.random.default_rng(0)
+    for weight in model.weights:
+        weight.assign(rng.normal(scale=0.5, size=weight.shape))
+    images = (rng.random((2, rows, columns, 1)) < 0.5).astype("float32")
+    expected = model(images).numpy().reshape(2, -1)
+    ids = images.reshape(2, -1).astype("int32") + PIXEL_IDS[0]
+    step, _ = model.decoding_start(np.zeros_like(ids))
+    logits = [step.logits[:, PIXEL_IDS[1]]]
+    for k in range(rows * columns - 1):
+        step = model.decoding_step(tf.constant(ids[:, k]), step.state, ())
+        logits.append(step.logits[:, PIXEL_IDS[1]])
+    np.testing.assert_allclose(np.stack(logits, axis=1), expected, rtol=1e-5, atol=1e-5)
+    for given in (1, columns + 1, rows * columns - 1):  # mid-row, after a row end, the last pixel
+        prompt = np.where(np.arange(rows * columns) < given, ids, 0)
+        step, _ = model.decoding_start(prompt)
+        np.testing.assert_allclose(step.logits[:, PIXEL_IDS[1]], expected[:, given], rtol=1e-5, atol=1e-5)
+    assert np.all(step.logits[:, : PIXEL_IDS[0]] == -np.inf) and np.all(step.logits[:, PIXEL_IDS[0]] == 0)
+
+
 def test_sampling_draws_from_the_model_and_reports_its_log_probability(trained):
     ids = tf.zeros((4, SIZE * SIZE), tf.int32)
     decoded = decode(trained, ids, Sample(1.0, seed=3), SIZE * SIZE)

@@ -46,6 +46,15 @@ class Conv1DLSTMCell(LSTMCell):
         """(..., L, D) -> (..., L, 4H): the input-to-state convolution along the line."""
         return super().project_inputs(neighbours(inputs, self.input_offsets))
 
+    def project_at(self, line, j):
+        """z_x at position j of a line (B, L, D) -> (B, 4H): the input convolution at one pixel."""
+        view = neighbours(line, self.input_offsets)[:, j]  # (B, taps * D)
+        return tf.matmul(view, tf.cast(self.kernel, view.dtype)) + tf.cast(self.bias, view.dtype)
+
+    def recurrent_at(self, h_line, j):
+        """The state convolution at position j of a line of states (B, L, H) -> (B, 4H)."""
+        return tf.matmul(neighbours(h_line, self.recurrent_offsets)[:, j], self.recurrent_weights()[0])
+
     def recurrent_view(self, h):
         return neighbours(h, self.recurrent_offsets)  # (..., L, taps * H)
 

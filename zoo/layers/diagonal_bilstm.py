@@ -4,7 +4,7 @@ import keras
 import tensorflow as tf
 
 from zoo.layers.image_recurrence import ImageRecurrence
-from zoo.layers.pixel_lines import shifted, skew, skewed_mask, unskew
+from zoo.layers.pixel_lines import shifted, skew, skewed_mask, unskew, with_column
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -37,6 +37,7 @@ class DiagonalBiLSTM(ImageRecurrence):
 
     recurrent_offsets = (-1, 0)
     directions = ("left", "right")
+    pixel_state_size = 5
 
     def __init__(self, units, mask_type="B", input_width=1, **kwargs):
         super().__init__(units, mask_type=mask_type, input_width=input_width, **kwargs)
@@ -56,3 +57,28 @@ class DiagonalBiLSTM(ImageRecurrence):
         zx = tf.transpose(skew(cell.project_inputs(images)), (2, 0, 1, 3))  # (C + R - 1, B, R, 4H)
         outputs = self.run_lines(cell, zx, skewed_mask(rows, columns), training)  # (C + R - 1, B, R, H)
         return unskew(tf.transpose(outputs, (1, 2, 0, 3)), columns)  # (B, R, C, H)
+
+    def pixel_state(self, batch, columns):
+        """The left sweep's h of the row above and of the current row (B, C, H), its h and c at the pixel
+        before (B, H), and the right sweep's h of the row above (B, C, H)."""
+        line, pixel = tf.zeros((batch, columns, self.units)), tf.zeros((batch, self.units))
+        return [line, line, pixel, pixel, line]
+
+    def at_pixel(self, row, j, state):
+        cell, (h_above, h_row, h_left, c_left, right_above) = self.cells[0], state
+        zh = tf.matmul(tf.concat([h_above[:, j], h_left], axis=-1), cell.recurrent_weights()[0])  # (B, 4H)
+        h, (_, c) = cell.transition(cell.project_at(row, j), zh, [h_left, c_left])
+        return h + right_above[:, j], [h_above, with_column(h_row, j, h), h, c, right_above]
+
+    def end_row(self, row, state):
+        """The right sweep over the finished row (it is a row behind), and a fresh left sweep."""
+        cell, (_, h_row, h_left, _, right_above) = self.cells[1], state
+        kernel = cell.recurrent_weights()[0]
+        mirrored, above = tf.reverse(row, [1]), tf.reverse(right_above, [1])
+        zx = cell.project_inputs(mirrored) + tf.matmul(above, kernel[: self.units])  # (B, C, 4H)
+        h, c, outputs = tf.zeros_like(h_left), tf.zeros_like(h_left), []
+        for j in range(row.shape[1]):
+            h, (_, c) = cell.transition(zx[:, j], tf.matmul(h, kernel[self.units :]), [h, c])
+            outputs.append(h)
+        zeros = tf.zeros_like(h_left)
+        return [h_row, tf.zeros_like(h_row), zeros, zeros, tf.reverse(tf.stack(outputs, axis=1), [1])]

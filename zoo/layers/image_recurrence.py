@@ -60,6 +60,23 @@ class ImageRecurrence(keras.layers.Layer):
         )
         return outputs
 
+    # --- pixel by pixel (drawing an image): a subclass writes these three and sets pixel_state_size ------
+
+    pixel_state_size = 0  # how many tensors `pixel_state` returns
+
+    def pixel_state(self, batch, columns):
+        """The states before the first pixel: a list of tensors (B, ...)."""
+        raise NotImplementedError
+
+    def at_pixel(self, row, j, state):
+        """The output at pixel j of the current row, (B, H), and the new state. `row` (B, C, D) holds the
+        layer's inputs of the current row up to pixel j (what lies right of j is not read)."""
+        raise NotImplementedError
+
+    def end_row(self, row, state):
+        """The state for the next row, once every pixel of `row` (B, C, D) has been through `at_pixel`."""
+        raise NotImplementedError
+
     def check_input(self, inputs):
         input_checks.check_image_input(self, inputs, self.channels)
 

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from zoo.layers.pixel_lines import masked_offsets
 
@@ -35,6 +36,14 @@ class MaskedConv2D(keras.layers.Conv2D):
 
     def convolution_op(self, inputs, kernel):
         return super().convolution_op(inputs, kernel * self.mask.astype(keras.backend.standardize_dtype(kernel.dtype)))
+
+    def at_pixel(self, padded, r, j):
+        """The output at pixel (r, j) alone, (B, filters), from inputs padded by half the kernel on every side
+        (B, R + kh - 1, C + kw - 1, D): what `call` gives there, for drawing an image pixel by pixel."""
+        height, width = self.kernel_size
+        patch = tf.slice(padded, tf.stack([0, r, j, 0]), [-1, height, width, -1])  # (B, kh, kw, D)
+        kernel = self.kernel * self.mask.astype(keras.backend.standardize_dtype(self.kernel.dtype))
+        return self.activation(tf.tensordot(patch, kernel, axes=[[1, 2, 3], [0, 1, 2]]) + self.bias)
 
     def get_config(self):
         config = super().get_config()

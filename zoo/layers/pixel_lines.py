@@ -80,3 +80,9 @@ def masked_offsets(width, mask_type):
     if not offsets:
         raise ValueError("mask 'A' leaves a width-1 input convolution no tap: use an input width of 3 or more")
     return offsets
+
+
+def with_column(line, j, value):
+    """line (B, L, F) with position j set to value (B, F)."""
+    at = tf.one_hot(j, tf.shape(line)[1], dtype=line.dtype)[None, :, None]  # (1, L, 1)
+    return line * (1 - at) + value[:, None, :] * at

@@ -1,7 +1,6 @@
 """Image models: draw and complete binary images, score image files, serve `sample`, fine-tune on images."""
 
 import math
-import sys
 import time
 from pathlib import Path
 
