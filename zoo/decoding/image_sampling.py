@@ -7,8 +7,9 @@
 Each pixel is one step of the one compiled decoding loop (`Sample`, temperature 1, over the two pixel
 tokens): the model computes that pixel alone from what its layers kept of the pixels before
 (`PixelRNN.decoding_step`), one LSTM step a layer, so drawing 16 MNIST digits takes 784 steps of a
-batch of 16 rather than 784 passes over whole images (a 4-layer Diagonal BiLSTM on 2 CPU cores:
-0.4 s against about 80 s).
+batch of 16 rather than 784 passes over whole images (a 4-layer Diagonal BiLSTM of 32 units on 2 CPU
+cores, with a training run sharing them: 0.41 s for 16 digits, where one pass over 16 whole images
+took 83 ms, 65 s for 784 of them).
 """
 
 import tensorflow as tf
