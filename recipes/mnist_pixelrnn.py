@@ -62,6 +62,8 @@ CONFIGS = {
         Config("pixelrnn-mnist", "diagonal_bilstm"),
         Config("pixelrnn-mnist-row", "row_lstm"),
         Config("pixelcnn-mnist", "masked_conv", num_layers=6),  # 7 masked convolutions of 64 filters
+        Config("pixelrnn-mnist-tiny", "diagonal_bilstm", units=4, num_layers=1, features=8, output_features=8,
+               max_epochs=2),  # the recipe's test
     )
 }
 

@@ -93,3 +93,12 @@ def test_the_tree_sentiment_card():
     results = {"tsv": metadata["tsv"], "trees": metadata["trees"]}
     train_trees = len(sst_trees.read_split(DATA_DIR, "train"))
     assert sst_trees.model_card(config, model, results, metadata["histories"], train_trees) == card
+
+
+def test_the_pixelrnn_card():
+    from recipes import mnist_pixelrnn
+
+    metadata, _, card = shipped("pixelrnn-mnist")
+    config = mnist_pixelrnn.Config(**metadata["config"])
+    assert config == mnist_pixelrnn.CONFIGS["pixelrnn-mnist"]
+    assert mnist_pixelrnn.model_card(config, shipped_model_stand_in(metadata), metadata) == card

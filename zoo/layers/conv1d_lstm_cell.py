@@ -64,13 +64,9 @@ class Conv1DLSTMCell(LSTMCell):
     def initial_states(self, batch_size, length, dtype="float32"):
         return [tf.zeros((batch_size, length, self.units), dtype) for _ in self.state_size]
 
-    def call(self, inputs, states):
-        """One step over a line: x (B, L, D), states [h, c] each (B, L, H) -> (h, [h, c])."""
+    def check_step_input(self, inputs, states):
+        """A step (`cell(x, states)`) is over a line: x (B, L, D), states [h, c] each (B, L, H)."""
         input_checks.check_line_step_input(self, inputs, states)
-        states = [tf.cast(s, "float32") for s in states]
-        zx = tf.cast(self.project_inputs(inputs), "float32")
-        output, new_states = self.step(zx, states, *self.recurrent_weights())
-        return tf.cast(output, self.compute_dtype), new_states
 
     def get_config(self):
         return {

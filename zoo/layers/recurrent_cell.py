@@ -165,8 +165,12 @@ class RecurrentCell(keras.layers.Layer):
     def initial_states(self, batch_size, dtype="float32"):
         return [tf.zeros((batch_size, size), dtype) for size in self.state_size]
 
-    def call(self, inputs, states):
+    def check_step_input(self, inputs, states):
+        """A ValueError unless x_t is (batch, features) and the states match."""
         input_checks.check_step_input(self, inputs, states)
+
+    def call(self, inputs, states):
+        self.check_step_input(inputs, states)
         states = [tf.cast(s, "float32") for s in states]
         zx = tf.cast(self.project_inputs(inputs), "float32")
         output, new_states = self.step(zx, states, *self.recurrent_weights())
