@@ -21,6 +21,9 @@ def export_saved_model(model, directory, **options):
     - a tagger: `tag` (text: string) -> {"words": (T,) string, "tags": (T,) string}, the text
       split on whitespace; `tag_words` (words: (B, T) string, right-padded with "") -> {"tags":
       (B, T) string, "" at padding}.
+    - an image model: `sample` (count: int32, seed: int64) -> {"images": (count, R, C) uint8, 0 or
+      255}, drawn pixel by pixel in the graph; `log_likelihood` (images: (B, R, C) uint8, read as
+      binary: value > 0) -> {"nats": (B,) float32, -log p(x)}.
 
     Load it in a process with only TensorFlow and tensorflow_text (keep a reference to the
     loaded object while calling it). Export on a CPU machine.
