@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from zoo.layers.image_recurrence import ImageRecurrence
 from zoo.layers.pixel_lines import shifted, skew, skewed_mask, unskew, with_column
+from zoo.layers.recurrence import run_recurrence
 
 
 @keras.saving.register_keras_serializable(package="zoo")
@@ -71,14 +72,14 @@ class DiagonalBiLSTM(ImageRecurrence):
         return h + right_above[:, j], [h_above, with_column(h_row, j, h), h, c, right_above]
 
     def end_row(self, row, state):
-        """The right sweep over the finished row (it is a row behind), and a fresh left sweep."""
+        """The right sweep over the finished row (it is a row behind), and a fresh left sweep. On a strip of
+        one row the (2 x 1) state convolution reads only the pixel before: the row above enters as input."""
         cell, (_, h_row, h_left, _, right_above) = self.cells[1], state
-        kernel = cell.recurrent_weights()[0]
         mirrored, above = tf.reverse(row, [1]), tf.reverse(right_above, [1])
-        zx = cell.project_inputs(mirrored) + tf.matmul(above, kernel[: self.units])  # (B, C, 4H)
-        h, c, outputs = tf.zeros_like(h_left), tf.zeros_like(h_left), []
-        for j in range(row.shape[1]):
-            h, (_, c) = cell.transition(zx[:, j], tf.matmul(h, kernel[self.units :]), [h, c])
-            outputs.append(h)
+        zx = cell.project_inputs(mirrored) + tf.matmul(above, cell.recurrent_weights()[0][: self.units])  # (B, C, 4H)
+        strip = tf.transpose(zx, (1, 0, 2))[:, :, None, :]  # (C, B, 1, 4H): the columns as steps
+        outputs, _ = run_recurrence(cell, strip, cell.initial_states(tf.shape(row)[0], 1), None,
+                                    cell.recurrent_weights(), return_sequences=True, jit_compile=False, training=False)
+        right_row = tf.ensure_shape(tf.reverse(tf.transpose(outputs[:, :, 0], (1, 0, 2)), [1]), right_above.shape)
         zeros = tf.zeros_like(h_left)
-        return [h_row, tf.zeros_like(h_row), zeros, zeros, tf.reverse(tf.stack(outputs, axis=1), [1])]
+        return [h_row, tf.zeros_like(h_row), zeros, zeros, right_row]
