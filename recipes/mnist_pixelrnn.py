@@ -197,6 +197,7 @@ def compare(data_dir, runs_dir, output):
     train_images, _ = load_split(data_dir)
     test = test_images(data_dir)
     rows = [f"| independent Bernoulli per pixel | {28 * 28:,} | - | - | - | {bernoulli_baseline(train_images, test):.2f} |"]
+    curves = {}
     for config in CONFIGS.values():
         run_dir = Path(runs_dir) / config.name
         if not (run_dir / "best.keras").is_file():
@@ -209,8 +210,31 @@ def compare(data_dir, runs_dir, output):
                     f"{model.count_params():,} | {summary['epochs']} ({summary['chosen_epoch']}) | "
                     f"{summary['minutes']:.0f} | {float(summary['best']['val_loss']):.2f} | {nats:.2f} |")
         print(rows[-1])
-    Path(output).write_text(COMPARISON.format(rows="\n".join(rows), test_seed=TEST_SEED), encoding="utf-8")
-    print(f"wrote {output}")
+        curves[f"{config.name} ({model.count_params():,} parameters)"] = history_of(run_dir)
+    figure = Path(output).with_suffix(".png")
+    plot_validation_curves(curves, figure)
+    Path(output).write_text(COMPARISON.format(rows="\n".join(rows), test_seed=TEST_SEED, figure=figure.name),
+                            encoding="utf-8")
+    print(f"wrote {output} and {figure}")
+
+
+def plot_validation_curves(curves, output):
+    """Validation nats/image against minutes of training, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    for label, rows in curves.items():
+        axes.plot([float(r["train_seconds"]) / 60 for r in rows], [float(r["val_loss"]) for r in rows], marker="o",
+                  markersize=3, label=label)
+    axes.set(xlabel="minutes of training on 2 CPU cores", ylabel="validation nats/image (500 images)",
+             title="Binarized MNIST, 4,500 training images")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(output, dpi=120)
 
 
 COMPARISON = """# PixelRNN on binarized MNIST: the layers against their baselines
@@ -224,6 +248,8 @@ once with seed {test_seed}. Made by `python -m recipes.mnist_pixelrnn --compare 
 | model | parameters | epochs (chosen) | minutes | best validation | test nats/image |
 |---|---:|---:|---:|---:|---:|
 {rows}
+
+![validation loss against minutes of training]({figure})
 """
 
 

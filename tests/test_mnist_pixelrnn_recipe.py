@@ -53,5 +53,5 @@ def test_trains_resumes_packages_and_the_card_matches_zoo_evaluate(data_dir, tmp
     code, out, _ = run(capsys, "train", "mnist_pixelrnn", "--compare", tmp_path / "table.md", "--data-dir", data_dir,
                        "--runs-dir", tmp_path)
     table = (tmp_path / "table.md").read_text()
-    assert code == 0 and "independent Bernoulli per pixel" in table
+    assert code == 0 and "independent Bernoulli per pixel" in table and (tmp_path / "table.png").is_file()
     assert "pixelrnn-mnist-tiny: no run" in out  # the runs dir holds "run", not the config's name
