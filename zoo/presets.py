@@ -83,6 +83,16 @@ PRESETS = {
             "model.weights.h5": "adfa2ee7ecad6743532277b7038df25852e30c517921ef0b5c91b4b9dec15c4b"
         }
     },
+    "pixelrnn-mnist": {
+        "task": "image_model",
+        "hub": "hf://rnn-zoo/pixelrnn-mnist",
+        "files": {
+            "README.md": "edffa5b2aee3d99614dbf1283ce5986e4bb22f495171056652feb3034abb5785",
+            "config.json": "80f02d1eef9e37303c082af634d1dca2b4fb9d453e1932a570542b6fda19bdff",
+            "metadata.json": "21747870ebe992c3e11266aa710087fcdde86fc673fb7949303200cc7886370a",
+            "model.weights.h5": "6f44a52b4e61619f625335319b02251904ea468d14a6a2b1cb53a6df0ef2a0d6"
+        }
+    },
     "pos-ewt-bilstm": {
         "task": "tagging",
         "hub": "hf://rnn-zoo/pos-ewt-bilstm",

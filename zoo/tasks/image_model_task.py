@@ -43,8 +43,8 @@ class ImageModelTask(Task):
             images = sample_images(model, count, seed=args.seed).numpy()
             seconds = time.perf_counter() - start
             path = write_image_grid(images, args.output, columns=math.ceil(math.sqrt(count)))
-            print(f"{count} images drawn from {args.name} in {seconds:.1f} s ({count / seconds:.2f} images/s, "
-                  f"{height * width} pixels each, seed {args.seed}) -> {path}")
+            print(f"{count} images drawn from {args.name} in {seconds:.1f} s, compiling the loop included "
+                  f"({height * width} pixels each, seed {args.seed}) -> {path}")
             return
         rows = height // 2 if args.rows is None else args.rows
         if not 1 <= rows <= height - 1:
