@@ -192,25 +192,37 @@ def bernoulli_baseline(train_images, test):
     return -float(np.mean(np.sum(log_p, axis=(1, 2))))
 
 
-def compare(data_dir, runs_dir, output):
-    """docs/: every config's run (its best model on the test images) and the independent-pixel baseline."""
+def trained(config, runs_dir, checkpoints_dir):
+    """(best model, history) of a config: its run in runs_dir, else its packaged checkpoint; None if neither."""
+    run_dir, folder = Path(runs_dir) / config.name, Path(checkpoints_dir) / config.name
+    if (run_dir / "best.keras").is_file():
+        return best_model(config, run_dir), history_of(run_dir)
+    if (folder / "metadata.json").is_file():
+        from zoo.checkpoints import load
+
+        return load(folder), json.loads((folder / "metadata.json").read_text())["history"]
+    print(f"{config.name}: no run in {run_dir} and no checkpoint in {folder}, left out")
+    return None
+
+
+def compare(data_dir, runs_dir, checkpoints_dir, output):
+    """docs/: every config's best model (its run's, or its packaged checkpoint's) on the test images, and the
+    independent-pixel baseline."""
     train_images, _ = load_split(data_dir)
     test = test_images(data_dir)
     rows = [f"| independent Bernoulli per pixel | {28 * 28:,} | - | - | - | {bernoulli_baseline(train_images, test):.2f} |"]
     curves = {}
     for config in CONFIGS.values():
-        run_dir = Path(runs_dir) / config.name
-        if not (run_dir / "best.keras").is_file():
-            print(f"{config.name}: no run in {run_dir}, left out")
+        if (found := trained(config, runs_dir, checkpoints_dir)) is None:
             continue
-        model = best_model(config, run_dir)
-        summary = training_summary(history_of(run_dir))
+        model, history = found
+        summary = training_summary(history)
         nats = image_log_likelihood(model, test)["nats"]
         rows.append(f"| `{config.name}` ({_layer_names[config.core]} x {config.num_layers}) | "
                     f"{model.count_params():,} | {summary['epochs']} ({summary['chosen_epoch']}) | "
                     f"{summary['minutes']:.0f} | {float(summary['best']['val_loss']):.2f} | {nats:.2f} |")
         print(rows[-1])
-        curves[f"{config.name} ({model.count_params():,} parameters)"] = history_of(run_dir)
+        curves[f"{config.name} ({model.count_params():,} parameters)"] = history
     figure = Path(output).with_suffix(".png")
     plot_validation_curves(curves, figure)
     Path(output).write_text(COMPARISON.format(rows="\n".join(rows), test_seed=TEST_SEED, figure=figure.name),
@@ -259,10 +271,11 @@ def main(argv=None):
                         help="do not train: evaluate every config's run and the independent-pixel baseline on the "
                              "test images and write the table (docs/pixelrnn_mnist.md)")
     parser.add_argument("--runs-dir", type=Path, default=Path(__file__).resolve().parents[1] / "runs",
-                        help="with --compare: where the runs are")
+                        help="with --compare: where the runs are (a config without a run is taken from its "
+                             "checkpoint in --checkpoints-dir)")
     args = parser.parse_args(argv)
     if args.compare:
-        compare(args.data_dir, args.runs_dir, args.compare)
+        compare(args.data_dir, args.runs_dir, args.checkpoints_dir, args.compare)
     else:
         run_recipe(args, CONFIGS, train, package)
 

@@ -51,7 +51,9 @@ def test_trains_resumes_packages_and_the_card_matches_zoo_evaluate(data_dir, tmp
     assert f"| {test['nats']:.2f} | {test['bits_per_dim']:.4f} | 40 | 0 |" in card
     assert "zoo train mnist_pixelrnn --model pixelrnn-mnist-tiny" in card and "## Precision" in card
     code, out, _ = run(capsys, "train", "mnist_pixelrnn", "--compare", tmp_path / "table.md", "--data-dir", data_dir,
-                       "--runs-dir", tmp_path)
+                       "--runs-dir", tmp_path, "--checkpoints-dir", tmp_path / "checkpoints")
     table = (tmp_path / "table.md").read_text()
     assert code == 0 and "independent Bernoulli per pixel" in table and (tmp_path / "table.png").is_file()
-    assert "pixelrnn-mnist-tiny: no run" in out  # the runs dir holds "run", not the config's name
+    # the runs dir holds "run", not the config's name: the row comes from the packaged checkpoint
+    assert f"| `pixelrnn-mnist-tiny` (DiagonalBiLSTM x 1) | {metadata['parameters']:,} |" in table
+    assert f"| {test['nats']:.2f} |" in table and "pixelrnn-mnist: no run" in out

@@ -22,6 +22,8 @@ CONLLU = "".join(
         (["Two", "blorches", "sleep", "."], ["NUM", "NOUN", "VERB", "PUNCT"]),
     ]
 )
+DIGITS = "".join(  # 32 images of a thick horizontal bar at rows 4-21, one CSV row each
+    ",".join(["0"] * (28 * row) + ["255"] * (28 * 3) + ["0"] * (28 * (25 - row))) + "\n" for row in range(4, 22)) * 2
 TREES = "(3 (2 a) (3 (3 good) (2 film)))\n(1 (2 a) (1 (1 bad) (2 film)))\n(3 (2 (2 not) (1 bad)) (2 (2 at) (2 all)))\n"
 
 
@@ -46,6 +48,7 @@ def test_snippet_runs_and_fine_tunes(name, code, tmp_path, monkeypatch):
     (tmp_path / "my_text.txt").write_text(TEXT, encoding="utf-8")
     (tmp_path / "my_treebank.conllu").write_text(CONLLU, encoding="utf-8")
     (tmp_path / "my_trees.txt").write_text(TREES, encoding="utf-8")
+    (tmp_path / "my_digits.csv").write_text(DIGITS, encoding="utf-8")
     scope = {}
     exec(compile(code, f"README.md ({name})", "exec"), scope)
     model, losses = scope["model"], scope["history"].history["loss"]

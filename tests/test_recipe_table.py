@@ -11,7 +11,7 @@ from helpers import run_error, run_fresh_python
 from zoo.recipe_table import GROUP, _declared_in, recipe_main, recipe_table
 
 REPO = Path(__file__).resolve().parents[1]
-RECIPES = ["charlm_shakespeare", "multi30k_translation", "ptb_language_model", "sst2_sentiment", "sst_trees",
+RECIPES = ["charlm_shakespeare", "mnist_pixelrnn", "multi30k_translation", "ptb_language_model", "sst2_sentiment", "sst_trees",
            "ud_pos_tagging"]
 
 

@@ -68,9 +68,9 @@ def mixed_matmul(x, kernel, equation=None):
     x_in = tf.cast(x, kernel.dtype)
     if equation is not None:
         product = tf.einsum(equation, x_in, kernel)
-    elif x.shape.rank > 2:  # a line of pixels (B, L, F): one (B*L, F) matmul, not a broadcast batch of them
-        flat = tf.matmul(tf.reshape(x_in, (-1, x.shape[-1])), kernel)
-        product = tf.reshape(flat, tf.concat([tf.shape(x)[:-1], tf.shape(kernel)[-1:]], 0))
+    elif x_in.shape.rank > 2:  # a line of pixels (B, L, F): one (B*L, F) matmul, not a broadcast batch of them
+        flat = tf.matmul(tf.reshape(x_in, (-1, x_in.shape[-1])), kernel)
+        product = tf.reshape(flat, tf.concat([tf.shape(x_in)[:-1], tf.shape(kernel)[-1:]], 0))
     else:
         product = tf.matmul(x_in, kernel)
     return tf.cast(product, x.dtype)
