@@ -6,17 +6,17 @@ import shlex
 import statistics
 import sys
 import time
+from pathlib import Path
 
 
 def quiet_native_stderr():
-    """TF 2.21's C++ start-up and XLA lines ignore TF_CPP_MIN_LOG_LEVEL: send native writes to
-    fd 2 to /dev/null and keep Python's sys.stderr on the real one (TF_CPP_MIN_LOG_LEVEL=0 keeps all).
+    """TensorFlow's native lines to /dev/null, Python's sys.stderr kept (TF_CPP_MIN_LOG_LEVEL=0 keeps all).
     Call before importing tensorflow."""
     if os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2") != "0":
-        sys.stderr.flush()
-        real_stderr = os.dup(2)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
-        sys.stderr = os.fdopen(real_stderr, "w", buffering=1)
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's zoo/
+        from zoo.native_stderr import native_stderr_to
+
+        native_stderr_to(os.devnull)
 
 
 def comma_list(parser, text, what, choices=None):

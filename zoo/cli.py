@@ -153,6 +153,7 @@ def build_parser():
     from zoo.recipe_table import recipe_table
 
     parser = argparse.ArgumentParser(prog="zoo", description="rnn-zoo: recurrent networks for Keras 3")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines (`zoo --verbose ...`)")
     commands = parser.add_subparsers(dest="command", required=True)
     parser_demo = commands.add_parser("demo", help=demo.__doc__)
     parser_demo.add_argument("--epochs", type=int, default=6)
@@ -202,6 +203,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """The command line, in this process as it is (tests call it); the `zoo` program is `console`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -211,5 +213,27 @@ def main(argv=None):
         parser.exit(2, f"zoo {args.command}: error: {error}\n")
 
 
+def console():
+    """The `zoo` program: TensorFlow's own log lines go to a temporary file, not the terminal, unless asked
+    for (`zoo --verbose ...`, or TF_CPP_MIN_LOG_LEVEL set by the user). The file is removed when the command
+    ends, and named after a crash (an exception other than the clear errors `main` exits with)."""
+    argv = sys.argv[1:]
+    if "--verbose" in argv or "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return main(argv)
+    from zoo.native_stderr import native_stderr_to
+
+    log, crashed = native_stderr_to(), False
+    try:
+        return main(argv)
+    except Exception:
+        crashed = True
+        raise
+    finally:
+        if crashed and log.stat().st_size:
+            print(f"(TensorFlow's own messages of this run: {log})", file=sys.stderr)
+        else:
+            log.unlink()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

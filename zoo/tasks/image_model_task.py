@@ -44,7 +44,7 @@ class ImageModelTask(Task):
             seconds = time.perf_counter() - start
             path = write_image_grid(images, args.output, columns=math.ceil(math.sqrt(count)))
             print(f"{count} images drawn from {args.name} in {seconds:.1f} s, compiling the loop included "
-                  f"({height * width} pixels each, seed {args.seed}) -> {path}")
+                  f"({height * width} pixels each, {_seeded(args.seed)}) -> {path}")
             return
         rows = height // 2 if args.rows is None else args.rows
         if not 1 <= rows <= height - 1:
@@ -63,7 +63,7 @@ class ImageModelTask(Task):
                                  originals[i : i + 1]]) for i in range(len(originals))]
         path = write_image_grid(np.concatenate(lines), args.output, columns=completions + 2)
         print(f"{len(originals)} images of {args.complete} completed {completions} times from row {rows} on "
-              f"in {seconds:.1f} s (seed {args.seed}); each row: given part, completions, original -> {path}")
+              f"in {seconds:.1f} s ({_seeded(args.seed)}); each row: given part, completions, original -> {path}")
 
     def add_evaluation_arguments(self, group):
         group.add_argument("--images", help="an idx image file (.gz) or a CSV of pixel rows, for an image model")
@@ -97,6 +97,10 @@ class ImageModelTask(Task):
         if shuffle:
             examples = examples.shuffle(len(binary), seed=seed)
         return examples.batch(batch_size)
+
+
+def _seeded(seed):
+    return "unseeded: --seed N repeats a draw" if seed is None else f"seed {seed}"
 
 
 def image_log_likelihood(model, images, batch_size=100):
