@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from zoo.training.provenance import provenance_text
+
 CARDS = Path(__file__).resolve().parent / "cards"
 
 
@@ -13,12 +15,16 @@ PRECISION_SECTIONS = {
 }
 
 
-def render_card(recipe, precision, **fields):
+def render_card(recipe, precision, provenance=None, **fields):
     """The card template of `recipe` (recipes/cards/<recipe>.md) with `fields` filled in, as str.format
-    fills them (`{config.units}`, `{result[nats]:.4f}`; `{{` is a literal brace), and a closing section on
-    the model's `precision` (`zoo.training.precision.precision_of`)."""
+    fills them (`{config.units}`, `{result[nats]:.4f}`; `{{` is a literal brace), and closing sections on
+    the model's `precision` (`zoo.training.precision.precision_of`) and, where given, how its run was made
+    (`provenance`: the run's recorded starts, `zoo.training.provenance`)."""
     card = (CARDS / f"{recipe}.md").read_text(encoding="utf-8").format(**fields)
-    return card.rstrip("\n") + "\n\n" + PRECISION_SECTIONS[precision]
+    sections = [card, PRECISION_SECTIONS[precision]]
+    if provenance is not None:
+        sections.append(provenance_text(provenance))
+    return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
 
 
 def training_summary(history, monitor="val_loss", best=min):

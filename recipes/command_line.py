@@ -3,11 +3,13 @@ them (`run_recipe`). The training itself is the library's: `zoo.training`."""
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from zoo.training import (TrainingOptions, distribution_strategy, record_precision, training_precision,
                           use_precision)
 from zoo.training.precision import PRECISIONS
+from zoo.training.provenance import record_start
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -16,10 +18,20 @@ def default_data_dir():
     return Path(os.environ.get("ZOO_DATA_DIR", REPO.parent / "shared" / "data"))
 
 
+class RecipeParser(argparse.ArgumentParser):
+    """Keeps the arguments as given (`args.argv`): a run records the command it was started with."""
+
+    def parse_args(self, args=None, namespace=None):
+        argv = [str(arg) for arg in (sys.argv[1:] if args is None else args)]
+        parsed = super().parse_args(argv, namespace)
+        parsed.argv = argv
+        return parsed
+
+
 def argument_parser(description, configs, default_model, default_minutes):
     """The flags every recipe takes: --model, --data-dir, --run-dir, --max-minutes, --package,
     --checkpoints-dir, and how to train (`TrainingOptions`, --strategy, --logical-cpus, --precision)."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = RecipeParser(description=description)
     parser.add_argument("--model", choices=sorted(configs), default=default_model)
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(),
                         help="the datasets (default: $ZOO_DATA_DIR, then ../shared/data)")
@@ -62,7 +74,8 @@ def run_recipe(args, configs, train, package):
     """What a recipe's main does with `argument_parser`'s flags: `package(config, data_dir, run_dir,
     checkpoints_dir)` with --package, else `train(config, data_dir, run_dir, options)` inside the scope of
     the distribution strategy (the model and optimizer are created there), under the dtype policy of
-    --precision (recorded in the run folder: a resumed run keeps its precision)."""
+    --precision (recorded in the run folder: a resumed run keeps its precision). Each start of a run is
+    recorded with its command and code version (`zoo.training.provenance`) for the model card."""
     config = configs[args.model]
     run_dir = run_dir_of(args, config)
     if args.package:  # evaluated in float32, whatever precision trained it (run_precision goes on the card)
@@ -71,6 +84,8 @@ def run_recipe(args, configs, train, package):
     if fallback:
         print(fallback, flush=True)
     record_precision(run_dir, precision)
+    recipe = train.__module__.rsplit(".", 1)[-1]
+    record_start(run_dir, ["zoo", "train", recipe, *args.argv], precision, REPO)
     use_precision(precision)
     with distribution_strategy(args.strategy, args.logical_cpus).scope():
         return train(config, args.data_dir, run_dir, training_options(args))

@@ -31,6 +31,7 @@ from zoo.models.pixel_rnn import PixelRNN, binary_image_nll
 from zoo.tasks.image_model_task import image_log_likelihood
 from zoo.training import fit
 from zoo.training.precision import precision_of
+from zoo.training.provenance import run_provenance
 
 VALIDATION_IMAGES = 500
 VALIDATION_SEED = 1  # binarization of the validation images
@@ -155,6 +156,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         "validation": validation,
         "sampling_images_per_second": sampling_speed(model),
         "history": history_of(run_dir),
+        "provenance": run_provenance(run_dir),
         "quality_check": {"images_file": TEST_FILE, "first": QUALITY_CHECK_IMAGES, "binarization_seed": TEST_SEED,
                           "nats": check["nats"]},
     }
@@ -168,8 +170,8 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
 def model_card(config, model, metadata):
     """The card of a packaged model, from what `package` puts in its metadata.json."""
-    return render_card("mnist_pixelrnn", precision_of(model), config=config, parameters=model.count_params(),
-                       result=metadata["test"], validation=metadata["validation"],
+    return render_card("mnist_pixelrnn", precision_of(model), metadata.get("provenance"), config=config,
+                       parameters=model.count_params(), result=metadata["test"], validation=metadata["validation"],
                        speed=metadata["sampling_images_per_second"], sampling_batch=SAMPLING_BATCH,
                        test_seed=TEST_SEED, validation_seed=VALIDATION_SEED, layer=_layer_names[config.core],
                        history_table=history_table(metadata["history"]), **training_summary(metadata["history"]))

@@ -171,6 +171,8 @@ def test_dropout_outside_unit_interval(rate):
         LSTM(4, dropout=rate, name="my_layer")
     with pytest.raises(ValueError, match=r"'my_stack': `dropout` must be in \[0, 1\), got"):
         Stacked([LSTM(4)], dropout=rate, name="my_stack")
+    with pytest.raises(ValueError, match=r"'my_layer': `weight_dropout` must be in \[0, 1\), got"):
+        LSTM(4, weight_dropout=rate, name="my_layer")
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.999])

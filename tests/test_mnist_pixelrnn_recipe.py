@@ -50,6 +50,8 @@ def test_trains_resumes_packages_and_the_card_matches_zoo_evaluate(data_dir, tmp
     card = (folder / "README.md").read_text()
     assert f"| {test['nats']:.2f} | {test['bits_per_dim']:.4f} | 40 | 0 |" in card
     assert "zoo train mnist_pixelrnn --model pixelrnn-mnist-tiny" in card and "## Precision" in card
+    made = f"One run of `zoo train mnist_pixelrnn {' '.join(map(str, flags))}` (float32) at commit `"
+    assert made in card and "resumed with `--resume` 1 time(s)" in card  # the resume's command counts as the same
     code, out, _ = run(capsys, "train", "mnist_pixelrnn", "--compare", tmp_path / "table.md", "--data-dir", data_dir,
                        "--runs-dir", tmp_path, "--checkpoints-dir", tmp_path / "checkpoints")
     table = (tmp_path / "table.md").read_text()

@@ -205,6 +205,41 @@ def test_recurrent_dropout_draws_one_mask_per_gate_and_call(name):
     assert not np.allclose(ours(inputs, training=True).numpy(), trained, atol=1e-3)
 
 
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_weight_dropout_is_the_layer_with_a_dropped_recurrent_kernel(name):
+    """Training with weight_dropout equals, in outputs and gradients, the plain layer whose U is the
+    DropConnect-ed U * M / (1 - rate) of the same seed; M is one (H, G*H) mask per call; inference drops nothing."""
+    rate, seed = 0.5, 5
+    plain = keras_and_zoo(name, return_sequences=True)[1]
+    zoo_class, _, cell_options = CELLS[name]
+    ours = zoo_class(UNITS, weight_dropout=rate, seed=seed, return_sequences=True, **cell_options)
+    ours.build((None, STEPS, FEATURES))
+    ours.set_weights(plain.get_weights())
+    inputs = tf.constant(random_inputs(8))
+    np.testing.assert_array_equal(ours(inputs, training=False).numpy(), plain(inputs).numpy())
+    kernel = plain.cell.recurrent_kernel
+    dropped = keras.random.dropout(tf.convert_to_tensor(kernel), rate, seed=keras.random.SeedGenerator(seed))
+    assert set(np.unique(dropped.numpy() == 0)) == {False, True}
+
+    def output_and_gradients(layer, run):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(run(layer)))
+        return loss, tape.gradient(loss, layer.trainable_variables)
+
+    loss, gradients = output_and_gradients(ours, lambda layer: layer(inputs, training=True))
+    original = kernel.numpy()
+    kernel.assign(dropped)
+    reference_loss, reference_gradients = output_and_gradients(plain, lambda layer: layer(inputs))
+    kernel.assign(original)
+    np.testing.assert_allclose(loss.numpy(), reference_loss.numpy(), rtol=1e-5)
+    keep = (dropped.numpy() != 0) / (1 - rate)  # d(U * M / (1 - rate)) / dU
+    expected = [g.numpy() * keep if v is kernel else g.numpy() for g, v in zip(reference_gradients,
+                                                                               plain.trainable_variables)]
+    for got, want in zip(gradients, expected):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(ours(inputs, training=True).numpy(), ours(inputs, training=True).numpy())  # new masks
+
+
 # --- the fused backward pass ---------------------------------------------------------
 
 

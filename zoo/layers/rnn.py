@@ -15,6 +15,7 @@ SEQUENCE_OPTIONS = (
     "stateful",
     "dropout",
     "recurrent_dropout",
+    "weight_dropout",
     "seed",
     "unroll",
     "zero_output_for_mask",
@@ -122,7 +123,11 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
         recurrent_dropout: rate of dropout on h_{t-1}, as Keras': each gate g reads
             h_{t-1} * m_g through its own mask m_g (B, H), drawn once per call and
             shared by all steps (`zoo.layers.recurrence`).
-        seed: seed of both dropouts.
+        weight_dropout: rate of DropConnect on the recurrent kernel (Wan et al. 2013,
+            as AWD-LSTM's weight drop, Merity et al. 2018): U * M / (1 - rate), one mask
+            M of U's shape drawn per call, so every sequence and step of a batch reads
+            the same dropped U. Applied outside the loop: the fused backward is unchanged.
+        seed: seed of the dropouts.
         unroll: accepted for Keras compatibility, no effect: the loop is always the
             compiled while loop (Keras' unrolled loop computes the same outputs).
         zero_output_for_mask: with `return_sequences` and a mask, output zeros at the
@@ -158,6 +163,7 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
         stateful=False,
         dropout=0.0,
         recurrent_dropout=0.0,
+        weight_dropout=0.0,
         seed=None,
         unroll=False,
         zero_output_for_mask=False,
@@ -172,7 +178,8 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
         elif isinstance(cell, dict):
             cell = keras.saving.deserialize_keras_object(cell)
         super().__init__(**kwargs, autocast=False)
-        for option, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout)):
+        for option, rate in (("dropout", dropout), ("recurrent_dropout", recurrent_dropout),
+                             ("weight_dropout", weight_dropout)):
             if not 0.0 <= rate < 1.0:
                 raise ValueError(f"Layer '{self.name}': `{option}` must be in [0, 1), got {rate}")
         self._check_cudnn_options(**cudnn_options)
@@ -185,13 +192,14 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
         self.stateful = stateful
         self.dropout = dropout
         self.recurrent_dropout = recurrent_dropout
+        self.weight_dropout = weight_dropout
         self.seed = seed
         self.unroll = unroll
         self.zero_output_for_mask = zero_output_for_mask
         self.jit_compile = jit_compile
         for name, value in cudnn_options.items():
             setattr(self, name, value)
-        self.seed_generator = keras.random.SeedGenerator(seed) if dropout or recurrent_dropout else None
+        self.seed_generator = keras.random.SeedGenerator(seed) if dropout or recurrent_dropout or weight_dropout else None
         self.supports_masking = True
         self.states = None
         self.input_size = None
@@ -244,6 +252,8 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
 
         x = tf.transpose(inputs, (1, 0, 2))  # (T, B, D)
         weights = self.cell.recurrent_weights()
+        if training and self.weight_dropout:  # DropConnect on U: (H, G*H), one mask per call
+            weights = [keras.random.dropout(weights[0], self.weight_dropout, seed=self.seed_generator), *weights[1:]]
         if self.compute_dtype == "bfloat16":  # mixed_bfloat16: both matmuls in bfloat16, all else float32
             x, weights = tf.cast(x, "bfloat16"), [tf.cast(weights[0], "bfloat16"), *weights[1:]]
         zx = tf.cast(self.cell.project_inputs(x), "float32")  # (T, B, G)
@@ -300,6 +310,7 @@ class RNN(CellSizes, SequenceOutputs, keras.layers.Layer):
             "stateful": self.stateful,
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
+            "weight_dropout": self.weight_dropout,
             "seed": self.seed,
             "unroll": self.unroll,
             "zero_output_for_mask": self.zero_output_for_mask,

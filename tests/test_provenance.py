@@ -1,0 +1,51 @@
+"""A run's recorded starts (command, commit, precision) and what the model card says of them."""
+
+import subprocess
+
+from zoo.training.provenance import code_version, provenance_text, record_start, run_provenance
+
+COMMAND = ["zoo", "train", "mnist_pixelrnn", "--model", "pixelrnn-mnist"]
+
+
+def git_checkout(path):
+    path.mkdir()
+    for args in (["init", "-q"], ["config", "user.email", "a@b"], ["config", "user.name", "a"]):
+        subprocess.run(["git", "-C", str(path), *args], check=True)
+    (path / "model.py").write_text("units = 32\n")
+    subprocess.run(["git", "-C", str(path), "add", "model.py"], check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-qm", "first"], check=True)
+    return path, subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+
+
+def test_one_run_resumed_is_one_run(tmp_path):
+    repo, commit = git_checkout(tmp_path / "repo")
+    run_dir = tmp_path / "run"
+    assert run_provenance(run_dir) == [] and "Not recorded" in provenance_text([])
+    record_start(run_dir, COMMAND, "float32", repo)
+    record_start(run_dir, [*COMMAND, "--resume"], "float32", repo)
+    starts = run_provenance(run_dir)
+    assert [s["command"] for s in starts] == [" ".join(COMMAND), " ".join(COMMAND) + " --resume"]
+    assert starts[0]["commit"] == commit and starts[0]["changed"] == []
+    assert provenance_text(starts) == (
+        f"## How it was made\n\nOne run of `{' '.join(COMMAND)}` (float32) at commit `{commit[:12]}`, stopped and "
+        "resumed with `--resume` 1 time(s).\n")
+
+
+def test_a_run_changed_halfway_says_so(tmp_path):
+    repo, commit = git_checkout(tmp_path / "repo")
+    run_dir = tmp_path / "run"
+    record_start(run_dir, COMMAND, "float32", repo)
+    (repo / "model.py").write_text("units = 64\n")  # edited between the start and the resume
+    assert code_version(repo) == {"commit": commit, "changed": ["model.py"]}
+    record_start(run_dir, [*COMMAND, "--resume"], "float32", repo)
+    text = provenance_text(run_provenance(run_dir))
+    assert "This run was changed halfway" in text
+    assert f"| `{commit[:12]}` with uncommitted changes to model.py | float32 |" in text
+    assert text.count("\n| 20") == 2  # a row per start
+
+
+def test_outside_a_checkout_the_version_is_unknown(tmp_path):
+    assert code_version(tmp_path) == {"commit": None, "changed": []}
+    record_start(tmp_path / "run", COMMAND, "bfloat16", tmp_path)
+    assert "(bfloat16) at commit unknown (not a git checkout)." in provenance_text(run_provenance(tmp_path / "run"))
