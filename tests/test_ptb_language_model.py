@@ -53,8 +53,10 @@ def test_tied_embeddings_share_the_matrix_and_step_agrees_with_encode():
 
 
 def test_new_options_round_trip_and_default_to_the_old_model():
-    options = dict(tie_embeddings=True, variational_dropout=True, word_dropout=0.1, output_dropout=0.3)
+    options = dict(tie_embeddings=True, variational_dropout=True, word_dropout=0.1, output_dropout=0.3,
+                   weight_dropout=0.4)
     model = word_model(**options)
+    assert [(layer.weight_dropout, layer.seed) for layer in model.recurrent.stacked_layers] == [(0.4, 1), (0.4, 2)]
     again = RecurrentLanguageModel.from_config(model.get_config())
     again(tf.zeros((1, 2), "int32"))
     again.set_weights(model.get_weights())
@@ -65,8 +67,10 @@ def test_new_options_round_trip_and_default_to_the_old_model():
     for key in options:
         old.pop(key)
     plain = RecurrentLanguageModel.from_config(old)
-    assert (plain.tie_embeddings, plain.variational_dropout, plain.word_dropout, plain.output_dropout) == (
-        False, False, 0.0, None)
+    assert (plain.tie_embeddings, plain.variational_dropout, plain.word_dropout, plain.output_dropout,
+            plain.weight_dropout) == (False, False, 0.0, None, 0.0)
+    assert [layer.get_config() for layer in plain.recurrent.stacked_layers] == [
+        layer.get_config() for layer in word_model().recurrent.stacked_layers]  # its layers as before
     assert plain.output_drop.rate == plain.dropout and plain.output_drop.noise_shape is None
 
 

@@ -35,6 +35,8 @@ class RecurrentLanguageModel(keras.Model):
             occurrences read a zero embedding, the others are scaled by 1 / (1 - word_dropout)
             (Gal & Ghahramani 2016's embedding dropout).
         tie_embeddings: the output layer reuses the embedding matrix (see above).
+        weight_dropout: DropConnect on every layer's recurrent kernel U, one mask per batch
+            (AWD-LSTM's weight drop, Merity et al. 2018; `zoo.layers.RNN`).
         tokenizer: optional text layer (e.g. `zoo.text.CharTokenizer`) that maps strings to
             the ids this model reads; saved with the model (its vocabulary as an asset).
 
@@ -60,6 +62,7 @@ class RecurrentLanguageModel(keras.Model):
         variational_dropout=False,
         word_dropout=0.0,
         tie_embeddings=False,
+        weight_dropout=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -77,6 +80,7 @@ class RecurrentLanguageModel(keras.Model):
         self.variational_dropout = variational_dropout
         self.word_dropout = word_dropout
         self.tie_embeddings = tie_embeddings
+        self.weight_dropout = weight_dropout
         self.seed = seed
         # No mask_zero: training text has no padding, and a mask costs the loop ~17% (measured on the
         # 2x512 LSTM); `encode` takes an explicit mask for right-padded batches (prompts).
@@ -87,7 +91,8 @@ class RecurrentLanguageModel(keras.Model):
             embedding_dropout, noise_shape=noise_shape, seed=seed, name="embedding_dropout"
         )
         self.recurrent = layers.Stacked(
-            [layer_class(units, name=f"{cell}_{i}") for i in range(num_layers)],
+            [layer_class(units, name=f"{cell}_{i}", **_weight_dropout_options(weight_dropout, seed, i))
+             for i in range(num_layers)],
             dropout=dropout,
             return_sequences=True,
             return_state=True,
@@ -174,9 +179,15 @@ class RecurrentLanguageModel(keras.Model):
             "variational_dropout": self.variational_dropout,
             "word_dropout": self.word_dropout,
             "tie_embeddings": self.tie_embeddings,
+            "weight_dropout": self.weight_dropout,
             "seed": self.seed,
             "tokenizer": None if self.tokenizer is None else keras.saving.serialize_keras_object(self.tokenizer),
         }
+
+
+def _weight_dropout_options(rate, seed, layer_index):
+    """A recurrent layer's DropConnect rate and seed (its own per layer); none without weight dropout."""
+    return {"weight_dropout": rate, "seed": None if seed is None else seed + layer_index} if rate else {}
 
 
 def tied_logits(h, embeddings):
