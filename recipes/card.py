@@ -19,12 +19,18 @@ def render_card(recipe, precision, provenance=None, **fields):
     """The card template of `recipe` (recipes/cards/<recipe>.md) with `fields` filled in, as str.format
     fills them (`{config.units}`, `{result[nats]:.4f}`; `{{` is a literal brace), and closing sections on
     the model's `precision` (`zoo.training.precision.precision_of`) and, where given, how its run was made
-    (`provenance`: the run's recorded starts, `zoo.training.provenance`)."""
-    card = (CARDS / f"{recipe}.md").read_text(encoding="utf-8").format(**fields)
+    (`provenance`: the run's recorded starts, `zoo.training.provenance`; `{cpu}` names their CPU)."""
+    card = (CARDS / f"{recipe}.md").read_text(encoding="utf-8").format(cpu=training_cpu(provenance), **fields)
     sections = [card, PRECISION_SECTIONS[precision]]
     if provenance is not None:
         sections.append(provenance_text(provenance))
     return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
+
+
+def training_cpu(provenance):
+    """The `{cpu}` of a card: the CPU(s) the run's starts recorded; the AMD EPYC of the runs from before
+    the record (every model shipped before it was trained there)."""
+    return " and ".join(dict.fromkeys(start["cpu"] for start in provenance or [])) or "AMD EPYC"
 
 
 def training_summary(history, monitor="val_loss", best=min):

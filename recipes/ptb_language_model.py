@@ -11,8 +11,8 @@ at the end of one window starts the next (`CarriedStateTraining`); it is zeroed 
 Validation and test perplexity are `zoo.evaluation.language_model_loss` on the whole text: one
 stream, the state carried from start to end, every token but the first scored once.
 
-    python -m recipes.ptb_language_model --model small                       # Zaremba's small LSTM, 13 epochs
-    python -m recipes.ptb_language_model --model small --package --checkpoints-dir runs/checkpoints
+    python -m recipes.ptb_language_model --model wordlm-ptb-small            # Zaremba's small LSTM, 13 epochs
+    python -m recipes.ptb_language_model --model wordlm-ptb-small --package  # its checkpoint (shipped)
     python -m recipes.ptb_language_model --model wordlm-ptb-lstm             # 2 hours (--resume continues)
     python -m recipes.ptb_language_model --model wordlm-ptb-lstm --package   # valid and test, the checkpoint
 
@@ -37,6 +37,7 @@ from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.text import RESERVED, WordTokenizer
 from zoo.training.precision import precision_of
+from zoo.training.provenance import run_provenance
 
 SPLITS = ("train", "valid", "test")
 QUALITY_CHECK_LINES = 200  # the first lines of ptb.test.txt, re-evaluated by tests/test_shipped_models.py
@@ -85,8 +86,8 @@ MODEL_FIELDS = ("units", "num_layers", "embedding_dim", "tie_embeddings", "dropo
 CONFIGS = {config.name: config for config in (
     # Zaremba et al.'s small model: 2x200, no dropout, batches of 20, SGD at rate 1 (x 0.5 every epoch after the
     # 4th), clipping at norm 5, windows of 20 steps, 13 epochs: test perplexity 114.5.
-    Config("small", units=200, embedding_dim=200, sequence_length=20, learning_rate=20.0, global_clipnorm=0.25,
-           max_epochs=13, constant_epochs=4, decay=0.5, patience=13, init_scale=0.1),
+    Config("wordlm-ptb-small", units=200, embedding_dim=200, sequence_length=20, learning_rate=20.0,
+           global_clipnorm=0.25, max_epochs=13, constant_epochs=4, decay=0.5, patience=13, init_scale=0.1),
     # The shipped model, <= 10M parameters in 2 hours on 2 CPU cores: tied embeddings (2 x 512 units, 9.3M
     # parameters where an untied 2 x 650 has 19.8M), variational dropout lighter than Zaremba's 0.5 for a
     # short run, Adam (faster than SGD in the first epochs), batches of 32 (as fast per token here as 64,
@@ -296,11 +297,14 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
     folder = Path(checkpoints_dir) / config.name
-    save_checkpoint(model, folder, model_card(config, model, results, history), weights_dtype="float16", metadata={
+    provenance = run_provenance(run_dir)
+    card = model_card(config, model, results, history, provenance)
+    save_checkpoint(model, folder, card, weights_dtype="float16", metadata={
         "recipe": "ptb_language_model",
         "config": dataclasses.asdict(config),
         "perplexity": results,
         "history": history,
+        "provenance": provenance,
         "quality_check": {"text": "ptb/ptb.test.txt", "lines": QUALITY_CHECK_LINES, "nats": check["nats"]},
     })
     print(f"{config.name}: validation perplexity {results['valid']['perplexity']:.2f}, test "
@@ -308,7 +312,7 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     return results
 
 
-def model_card(config, model, results, history):
+def model_card(config, model, results, history, provenance=None):
     summary = training_summary(history)
     schedule = (f"the rate halved after every epoch that lowered the validation loss by no more than "
                 f"{config.plateau_min_delta} nats/token" if config.constant_epochs is None
@@ -316,7 +320,7 @@ def model_card(config, model, results, history):
     rows = "\n".join(f"| {split} | **{result['perplexity']:.2f}** | {result['nats']:.4f} | {result['tokens']:,} |"
                      for split, result in results.items())
     return render_card(
-        "ptb_language_model", precision_of(model), config=config, vocabulary_size=model.vocabulary_size,
+        "ptb_language_model", precision_of(model), provenance, config=config, vocabulary_size=model.vocabulary_size,
         words=model.vocabulary_size - len(RESERVED),
         output_layer=output_layer_description(config), dropout=dropout_description(config),
         parameters=model.count_params(), rows=rows, zaremba=ZAREMBA_TEST_PERPLEXITY,

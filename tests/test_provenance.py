@@ -2,7 +2,7 @@
 
 import subprocess
 
-from zoo.training.provenance import code_version, provenance_text, record_start, run_provenance
+from zoo.training.provenance import code_version, cpu_name, provenance_text, record_start, run_provenance
 
 COMMAND = ["zoo", "train", "mnist_pixelrnn", "--model", "pixelrnn-mnist"]
 
@@ -28,8 +28,8 @@ def test_one_run_resumed_is_one_run(tmp_path):
     assert [s["command"] for s in starts] == [" ".join(COMMAND), " ".join(COMMAND) + " --resume"]
     assert starts[0]["commit"] == commit and starts[0]["changed"] == []
     assert provenance_text(starts) == (
-        f"## How it was made\n\nOne run of `{' '.join(COMMAND)}` (float32) at commit `{commit[:12]}`, stopped and "
-        "resumed with `--resume` 1 time(s).\n")
+        f"## How it was made\n\nOne run of `{' '.join(COMMAND)}` (float32) at commit `{commit[:12]}`, on "
+        f"{cpu_name()}, stopped and resumed with `--resume` 1 time(s).\n")
 
 
 def test_a_run_changed_halfway_says_so(tmp_path):
@@ -41,11 +41,17 @@ def test_a_run_changed_halfway_says_so(tmp_path):
     record_start(run_dir, [*COMMAND, "--resume"], "float32", repo)
     text = provenance_text(run_provenance(run_dir))
     assert "This run was changed halfway" in text
-    assert f"| `{commit[:12]}` with uncommitted changes to model.py | float32 |" in text
+    assert f"| `{commit[:12]}` with uncommitted changes to model.py | float32 | {cpu_name()} |" in text
     assert text.count("\n| 20") == 2  # a row per start
 
 
 def test_outside_a_checkout_the_version_is_unknown(tmp_path):
     assert code_version(tmp_path) == {"commit": None, "changed": []}
     record_start(tmp_path / "run", COMMAND, "bfloat16", tmp_path)
-    assert "(bfloat16) at commit unknown (not a git checkout)." in provenance_text(run_provenance(tmp_path / "run"))
+    assert "(bfloat16) at commit unknown (not a git checkout), on " in provenance_text(run_provenance(tmp_path / "run"))
+
+
+def test_the_cpu_is_the_model_name_of_cpuinfo(tmp_path):
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\nmodel name\t: Intel(R) Xeon(R) Platinum 8480C\nflags\t: fpu\n")
+    assert cpu_name(tmp_path / "cpuinfo") == "Intel(R) Xeon(R) Platinum 8480C"
+    assert cpu_name(tmp_path / "none") == "unknown CPU"

@@ -157,7 +157,7 @@ def test_carried_state_training_reads_consecutive_windows_as_one_text():
 
 
 def test_zarembas_schedule_and_the_plateau_default():
-    schedule = recipe.learning_rate_schedule(recipe.CONFIGS["small"])
+    schedule = recipe.learning_rate_schedule(recipe.CONFIGS["wordlm-ptb-small"])
     assert [schedule(epoch) for epoch in range(6)] == [20.0, 20.0, 20.0, 20.0, 10.0, 5.0]
     assert recipe.learning_rate_schedule(recipe.CONFIGS["wordlm-ptb-lstm"]) is None
 
@@ -172,7 +172,7 @@ def test_the_shipped_configuration_stays_under_ten_million_parameters():
 
 
 def test_zarembas_initialisation_draws_every_weight_uniformly():
-    model = recipe.build_language_model(recipe.CONFIGS["small"], WordTokenizer(WORDS))
+    model = recipe.build_language_model(recipe.CONFIGS["wordlm-ptb-small"], WordTokenizer(WORDS))
     for variable in model.trainable_weights:
         values = variable.numpy()
         assert np.abs(values).max() <= 0.1 and values.std() == pytest.approx(0.1 / math.sqrt(3), rel=0.3)

@@ -7,6 +7,7 @@ changed halfway: `provenance_text` says so and lists each start.
 
 import datetime
 import json
+import os
 import shlex
 import subprocess
 from pathlib import Path
@@ -27,10 +28,18 @@ def code_version(repo):
     return {"commit": head.stdout.strip(), "changed": sorted(line[3:] for line in status)}
 
 
+def cpu_name(cpuinfo="/proc/cpuinfo"):
+    """The CPU's model name ("unknown CPU" where /proc/cpuinfo does not say)."""
+    if not os.path.exists(cpuinfo):
+        return "unknown CPU"
+    with open(cpuinfo) as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
+
+
 def record_start(run_dir, command, precision, repo):
     """Appends this start of the run (`command`: the argv list, as typed after the program) to its record."""
     starts = run_provenance(run_dir)
-    starts.append({"command": shlex.join(command), "precision": precision, **code_version(repo),
+    starts.append({"command": shlex.join(command), "precision": precision, **code_version(repo), "cpu": cpu_name(),
                    "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / RECORD).write_text(json.dumps(starts, indent=1) + "\n", encoding="utf-8")
@@ -50,12 +59,14 @@ def provenance_text(starts):
     first = starts[0]
     if len(same) == 1:
         resumed = f", stopped and resumed with `--resume` {len(starts) - 1} time(s)" if len(starts) > 1 else ""
+        cpus = " and ".join(dict.fromkeys(s["cpu"] for s in starts))
         return (f"## How it was made\n\nOne run of `{first['command']}` ({first['precision']}) at commit "
-                f"{_version(first)}{resumed}.\n")
-    lines = "\n".join(f"| {s['started_utc']} | `{s['command']}` | {_version(s)} | {s['precision']} |" for s in starts)
+                f"{_version(first)}, on {cpus}{resumed}.\n")
+    lines = "\n".join(f"| {s['started_utc']} | `{s['command']}` | {_version(s)} | {s['precision']} | "
+                      f"{s['cpu']} |" for s in starts)
     return ("## How it was made\n\nThis run was changed halfway: its starts differ in command, code or precision, "
             "so it is not what any one of these commands makes from scratch.\n\n"
-            f"| started (UTC) | command | commit | precision |\n|---|---|---|---|\n{lines}\n")
+            f"| started (UTC) | command | commit | precision | CPU |\n|---|---|---|---|---|\n{lines}\n")
 
 
 def _without_resume(command):
