@@ -223,6 +223,14 @@ def test_evaluate_reports_per_word_perplexity_and_tokens_scored(word_checkpoint,
     nats = float(out.split("nats/word")[1].split()[0])
     assert float(out.split("perplexity")[1].split()[0]) == pytest.approx(math.exp(nats), rel=1e-3)
     assert nats < 1.0 and "0.0% words outside" in out and "warning" not in out
+    five = "".join(TEXT.splitlines(keepends=True)[:5])
+    path.write_text(five)
+    five_lines = run(capsys, "evaluate", word_checkpoint, "--text-file", path)[1]
+    path.write_text(TEXT)
+    first_five = run(capsys, "evaluate", word_checkpoint, "--text-file", path, "--first", 5)[1]
+    assert f"({len(five.split()) + 5 - 1} tokens (words and <eos>) scored)" in first_five and first_five == five_lines
+    assert "--first must be a positive number of examples, got 0" in run_error(
+        capsys, "evaluate", word_checkpoint, "--text-file", path, "--first", 0)
 
 
 def test_evaluate_bad_input_for_a_word_model(word_checkpoint, tmp_path, capsys):

@@ -185,6 +185,8 @@ def test_evaluate_tsv_reports_accuracy_and_count(checkpoint, capsys, tmp_path):
     tsv.write_text("sentence\tlabel\n" + "".join(f"{text} \t{label}\n" for text, label in SENTENCES) + "\n")
     code, out, _ = run(capsys, "evaluate", checkpoint, "--tsv", tsv)
     assert code == 0 and "(8 sentences)" in out and "accuracy 100.00% (8 of 8)" in out
+    code, out, _ = run(capsys, "evaluate", checkpoint, "--tsv", tsv, "--first", 3)
+    assert code == 0 and "(3 sentences)" in out and "accuracy 100.00% (3 of 3)" in out
 
 
 @pytest.mark.parametrize("content, message", [

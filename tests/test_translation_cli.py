@@ -68,6 +68,13 @@ def test_evaluate_reports_bleu_on_a_file_pair(checkpoint, capsys, tmp_path):
     bleu = float(out.split("sacreBLEU")[1].split()[0])
     assert bleu > 80.0  # the tiny model learned its word-for-word task
     assert "lowercased tokenized BLEU" in out
+    src.write_text("\n".join(GERMAN[:4]) + "\n")
+    ref.write_text("\n".join(ENGLISH[:4]) + "\n")
+    four = run(capsys, "evaluate", checkpoint, "--src", src, "--ref", ref)[1]
+    src.write_text("\n".join(GERMAN[:10]) + "\n")
+    ref.write_text("\n".join(ENGLISH[:10]) + "\n")
+    first_four = run(capsys, "evaluate", checkpoint, "--src", src, "--ref", ref, "--first", 4)[1]
+    assert "(4 sentences" in first_four and first_four.split("sacreBLEU")[1] == four.split("sacreBLEU")[1]
 
 
 @pytest.mark.slow

@@ -98,6 +98,8 @@ def evaluate_command(args):
         usages = "; ".join(f"{task.evaluation_usage} ({task.title})" for task in TASKS.values())
         raise ValueError(("these options are for different kinds of model" if given else "no data to evaluate on")
                          + f": give one of {usages}")
+    if args.first is not None and args.first < 1:
+        raise ValueError(f"--first must be a positive number of examples, got {args.first}")
     model = zoo.load(args.name)
     require_task(model, given[0], args.name).evaluate(model, args)
     return 0
@@ -176,6 +178,9 @@ def build_parser():
 
     evaluate = command("evaluate", evaluate_command)
     evaluate.add_argument("name")
+    evaluate.add_argument("--first", type=int, default=None, metavar="N",
+                          help="score the first N examples only: lines of a text, sentence pairs, sentences, trees "
+                               "or images (a model card's quick check)")
     verbs = {}
     for task in TASKS.values():
         verbs.setdefault(task.verb, []).append(task)

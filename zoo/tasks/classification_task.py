@@ -6,10 +6,10 @@ import numpy as np
 import tensorflow as tf
 
 from zoo.corpora import read_labelled_tsv
-from zoo.evaluation import evaluate_tsv, tree_evaluation
+from zoo.evaluation import classification_accuracy, tree_evaluation
 from zoo.plotting import plot_tree
 from zoo.models.tree_text_classifier import TreeTextClassifier
-from zoo.tasks.task import Task, shuffled_batches
+from zoo.tasks.task import Task, first_examples, shuffled_batches
 from zoo.trees import Tree, read_trees, tensors_to_trees, trees_to_tensors
 
 
@@ -48,7 +48,8 @@ class ClassificationTask(Task):
             raise ValueError("give --tsv FILE or --trees FILE, not both")
         if args.trees:
             return _evaluate_trees(_tree_model(model, args.name, "--trees"), args)
-        result = evaluate_tsv(model, args.tsv)
+        sentences, labels = read_labelled_tsv(args.tsv, len(model.labels))
+        result = classification_accuracy(model, first_examples(sentences, args), first_examples(labels, args))
         print(f"{args.name} on {args.tsv} ({result['count']:,} sentences)")
         print(f"  accuracy {result['accuracy']:.2%} ({result['correct']:,} of {result['count']:,})")
 
@@ -113,8 +114,7 @@ def _predicted_tree(model, text):
 
 
 def _evaluate_trees(model, args):
-    trees = read_trees(args.trees)
-    result = tree_evaluation(model, trees)
+    result = tree_evaluation(model, first_examples(read_trees(args.trees), args))
     gold, own = result["gold"], result["own"]
     print(f"{args.name} on {args.trees} ({result['trees']:,} trees, {result['sst2_trees']:,} with a non-neutral root)")
     print("                          gold trees   own trees")

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from zoo.decoding.image_sampling import complete_images, sample_images
 from zoo.images import binarized, read_images, write_image_grid
-from zoo.tasks.task import Task
+from zoo.tasks.task import Task, first_examples
 
 
 class ImageModelTask(Task):
@@ -69,15 +69,10 @@ class ImageModelTask(Task):
         group.add_argument("--images", help="an idx image file (.gz) or a CSV of pixel rows, for an image model")
         group.add_argument("--binarization-seed", type=int, default=0,
                            help="an image model: seed of the binarization (each pixel 1 with probability value/255)")
-        group.add_argument("--first", type=int, default=None, metavar="N",
-                           help="an image model: score the first N images only")
 
     def evaluate(self, model, args):
         """Negative log-likelihood in nats per image and bits per pixel, the images binarized with a fixed seed."""
-        images = read_images(args.images, model.image_shape)
-        if args.first is not None:
-            _check_positive("--first", args.first)
-            images = images[: args.first]
+        images = first_examples(read_images(args.images, model.image_shape), args)
         result = image_log_likelihood(model, binarized(images, args.binarization_seed))
         print(f"{args.name} on {args.images} ({result['images']:,} images, binarized with seed "
               f"{args.binarization_seed}: each pixel 1 with probability intensity/255)")

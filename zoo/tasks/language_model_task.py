@@ -10,7 +10,7 @@ from zoo import decoding
 from zoo.corpora import read_text
 from zoo.decoding import detokenize_lines, generate
 from zoo.evaluation import language_model_loss, running_text_ids
-from zoo.tasks.task import Task
+from zoo.tasks.task import Task, first_examples
 from zoo.text import EOS_ID, UNK_ID, WordTokenizer
 
 
@@ -72,7 +72,8 @@ class LanguageModelTask(Task):
         tokenizer = _tokenizer(model, args.name)
         words = _reads_words(tokenizer)
         unit, noun = ("word", "tokens") if words else ("char", "characters")
-        ids, unknown = running_text_ids(tokenizer, path.read_text(encoding="utf-8"))
+        lines = first_examples(path.read_text(encoding="utf-8").splitlines(keepends=True), args)
+        ids, unknown = running_text_ids(tokenizer, "".join(lines))
         if len(ids) < 2:
             raise ValueError(f"{path} holds {len(ids)} {noun}: evaluation needs at least 2")
         result = language_model_loss(model, ids, segment_length=args.segment_length)

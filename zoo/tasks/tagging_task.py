@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from zoo.corpora import TaggedSentence, read_conllu
 from zoo.evaluation import tagging_accuracy
-from zoo.tasks.task import Task, shuffled_batches
+from zoo.tasks.task import Task, first_examples, shuffled_batches
 
 
 class TaggingTask(Task):
@@ -27,7 +27,7 @@ class TaggingTask(Task):
 
     def evaluate(self, model, args):
         """UPOS accuracy on a CoNLL-U file, with its gold tokenization."""
-        result = tagging_accuracy(model, read_conllu(args.conllu))
+        result = tagging_accuracy(model, first_examples(read_conllu(args.conllu), args))
         print(f"{args.name} on {args.conllu} ({result['words']:,} words, {result['sentences']:,} sentences, "
               f"gold tokenization)")
         print(f"  UPOS accuracy         {result['accuracy']:.2%}")

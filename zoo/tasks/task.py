@@ -53,6 +53,11 @@ class Task:
         return any(getattr(args, flag, None) for flag in self.evaluation_flags)
 
 
+def first_examples(examples, args):
+    """The examples `zoo evaluate` scores: all of them, or the first `--first` N."""
+    return examples if args.first is None else examples[: args.first]
+
+
 def shuffled_batches(examples, batch_size, shuffle, seed, make_batch, signature):
     """A known-length `tf.data.Dataset` of `make_batch(a slice of examples)`, the examples in a random
     order (from `seed`) unless `shuffle=False`; each batch padded to its own longest example."""

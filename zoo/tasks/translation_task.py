@@ -13,7 +13,7 @@ from zoo.corpora import read_text
 from zoo.decoding import beam_search, greedy, translate
 from zoo.evaluation import corpus_bleu
 from zoo.plotting import plot_attention
-from zoo.tasks.task import Task, shuffled_batches
+from zoo.tasks.task import Task, first_examples, shuffled_batches
 from zoo.text import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -42,7 +42,7 @@ class TranslationTask(Task):
 
     def evaluate(self, model, args):
         """sacreBLEU (and lowercased BLEU) of the translations of --src against --ref."""
-        sources, references = _aligned_files(args.src, args.ref)
+        sources, references = (first_examples(lines, args) for lines in _aligned_files(args.src, args.ref))
         start = time.perf_counter()
         hypotheses = translate(model, sources, method=args.method, beam_size=args.beam_size, progress=True)
         seconds = time.perf_counter() - start
