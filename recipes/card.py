@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from recipes.card_checks import checks_section
 from zoo.training.provenance import provenance_text
 
 CARDS = Path(__file__).resolve().parent / "cards"
@@ -15,15 +16,18 @@ PRECISION_SECTIONS = {
 }
 
 
-def render_card(recipe, precision, provenance=None, **fields):
+def render_card(recipe, precision, provenance=None, checks=None, **fields):
     """The card template of `recipe` (recipes/cards/<recipe>.md) with `fields` filled in, as str.format
     fills them (`{config.units}`, `{result[nats]:.4f}`; `{{` is a literal brace), and closing sections on
     the model's `precision` (`zoo.training.precision.precision_of`) and, where given, how its run was made
-    (`provenance`: the run's recorded starts, `zoo.training.provenance`; `{cpu}` names their CPU)."""
+    (`provenance`: the run's recorded starts, `zoo.training.provenance`; `{cpu}` names their CPU) and
+    what checks its numbers (`checks`, `recipes.card_checks`)."""
     card = (CARDS / f"{recipe}.md").read_text(encoding="utf-8").format(cpu=training_cpu(provenance), **fields)
     sections = [card, PRECISION_SECTIONS[precision]]
     if provenance is not None:
         sections.append(provenance_text(provenance))
+    if checks is not None:
+        sections.append(checks_section(checks))
     return "\n\n".join(section.rstrip("\n") for section in sections) + "\n"
 
 

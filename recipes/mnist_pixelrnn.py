@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
+from recipes.card_checks import add_checks, data_path
 from recipes.command_line import argument_parser, run_recipe
 from zoo.decoding.image_sampling import sample_images
 from zoo.images import binarized, read_images
@@ -162,6 +163,8 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     }
     folder = Path(checkpoints_dir) / config.name
     save_checkpoint(model, folder, model_card(config, model, metadata), metadata=metadata)
+    add_checks(folder, evaluation_commands(config.name), data_dir,
+               lambda checks: model_card(config, model, {**metadata, "checks": checks}))
     speed = metadata["sampling_images_per_second"]
     print(f"{config.name}: test {result['nats']:.2f} nats/image ({result['bits_per_dim']:.4f} bits/dim), "
           f"sampling {speed:.2f} images/s -> {folder}")
@@ -170,11 +173,18 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
 def model_card(config, model, metadata):
     """The card of a packaged model, from what `package` puts in its metadata.json."""
-    return render_card("mnist_pixelrnn", precision_of(model), metadata.get("provenance"), config=config,
-                       parameters=model.count_params(), result=metadata["test"], validation=metadata["validation"],
+    return render_card("mnist_pixelrnn", precision_of(model), metadata.get("provenance"), metadata.get("checks"),
+                       config=config, parameters=model.count_params(), result=metadata["test"],
+                       validation=metadata["validation"],
                        speed=metadata["sampling_images_per_second"], sampling_batch=SAMPLING_BATCH,
                        test_seed=TEST_SEED, validation_seed=VALIDATION_SEED, layer=_layer_names[config.core],
                        history_table=history_table(metadata["history"]), **training_summary(metadata["history"]))
+
+
+def evaluation_commands(name):
+    """The card's checks: `zoo evaluate` on the first test images, and on all of them."""
+    images = f"zoo evaluate {name} --images {data_path(TEST_FILE)}"
+    return [[f"{images} --first {QUALITY_CHECK_IMAGES}"], [images]]
 
 
 _layer_names = {"diagonal_bilstm": "DiagonalBiLSTM", "row_lstm": "RowLSTM", "masked_conv": "MaskedConv2D"}

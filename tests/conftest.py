@@ -15,6 +15,21 @@ from experiments.sst2_studies import LANGUAGE_MODEL_TEXTS  # noqa: E402
 SEED = 1234
 
 
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="also run the tests marked `full`: shipped models on their whole evaluation data")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `full` are deselected (not skipped) unless --full is given."""
+    if config.getoption("--full"):
+        return
+    full = [item for item in items if item.get_closest_marker("full")]
+    if full:
+        config.hook.pytest_deselected(items=full)
+        items[:] = [item for item in items if not item.get_closest_marker("full")]
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Python, NumPy and backend randomness start from the same seed in every test."""

@@ -198,6 +198,21 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
     return folder
 
 
+def update_checkpoint_card(folder, card_text, metadata=None):
+    """Rewrites a checkpoint folder's model card (and merges `metadata` into metadata.json), its manifest
+    updated to the new files' hashes; the weights are not touched. Returns the folder's Path."""
+    folder = Path(folder)
+    verify_checkpoint(folder)
+    if metadata:
+        merged = {**json.loads((folder / "metadata.json").read_text()), **metadata}
+        (folder / "metadata.json").write_text(json.dumps(merged, indent=2) + "\n")
+    (folder / CARD).write_text(card_text if card_text.endswith("\n") else card_text + "\n", encoding="utf-8")
+    files = {relative: sha256(folder / relative) for relative in _files(folder)
+             if relative != MANIFEST and not relative.startswith(".")}
+    (folder / MANIFEST).write_text(json.dumps({"name": folder.name, "files": files}, indent=2) + "\n")
+    return folder
+
+
 def _check_expected(folder, files, expected):
     """Raises CorruptCheckpointError naming the first file whose manifest entry is not the `expected` one."""
     for relative in sorted(set(files) | set(expected)):
