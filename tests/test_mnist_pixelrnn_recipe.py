@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import run
+from recipes.card_checks import card_checks
 
 
 def digits(count, seed):
@@ -52,6 +53,8 @@ def test_trains_resumes_packages_and_the_card_matches_zoo_evaluate(data_dir, tmp
     assert "zoo train mnist_pixelrnn --model pixelrnn-mnist-tiny" in card and "## Precision" in card
     made = f"One run of `zoo train mnist_pixelrnn {' '.join(map(str, flags))}` (float32) at commit `"
     assert made in card and "resumed with `--resume` 1 time(s)" in card  # the resume's command counts as the same
+    checks = card_checks(card)  # run on the packaged folder: 40 test images, all of them and the first 500
+    assert checks == metadata["checks"] and [c["prints"][0] for c in checks] == [f"nats/image {test['nats']:.2f}"] * 2
     code, out, _ = run(capsys, "train", "mnist_pixelrnn", "--compare", tmp_path / "table.md", "--data-dir", data_dir,
                        "--runs-dir", tmp_path, "--checkpoints-dir", tmp_path / "checkpoints")
     table = (tmp_path / "table.md").read_text()
