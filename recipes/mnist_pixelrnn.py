@@ -178,7 +178,8 @@ def model_card(config, model, metadata):
                        validation=metadata["validation"],
                        speed=metadata["sampling_images_per_second"], sampling_batch=SAMPLING_BATCH,
                        test_seed=TEST_SEED, validation_seed=VALIDATION_SEED, layer=_layer_names[config.core],
-                       history_table=history_table(metadata["history"]), **training_summary(metadata["history"]))
+                       history_table=history_table(metadata["history"]), conditions=metadata.get("conditions", ""),
+                       **training_summary(metadata["history"]))
 
 
 def evaluation_commands(name):
