@@ -84,7 +84,8 @@ def run_recipe(args, configs, train, package):
     if fallback:
         print(fallback, flush=True)
     record_precision(run_dir, precision)
-    recipe = train.__module__.rsplit(".", 1)[-1]
+    module = sys.modules[train.__module__]  # "__main__" under `python -m recipes.NAME`: its spec has the name
+    recipe = (module.__spec__.name if module.__spec__ else module.__name__).rsplit(".", 1)[-1]
     record_start(run_dir, ["zoo", "train", recipe, *args.argv], precision, REPO)
     use_precision(precision)
     with distribution_strategy(args.strategy, args.logical_cpus).scope():
