@@ -34,7 +34,7 @@ def run_check(commands, data_dir, cwd, model=None):
     if words[:2] != ["zoo", "evaluate"]:
         raise ValueError(f"a check ends with `zoo evaluate NAME ...`, not {evaluation!r}")
     if model is not None:
-        words[2] = str(model)
+        words[2] = str(Path(model).resolve())  # before the chdir below
     from zoo import cli
 
     output = io.StringIO()
