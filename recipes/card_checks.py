@@ -4,7 +4,7 @@ the metric lines it printed when the model was packaged.
 A check is {"commands": [shell lines, the last one `zoo evaluate NAME ...`], "prints": [metric lines]};
 data paths are written `$ZOO_DATA_DIR/...`. `tests/test_card_checks.py` runs every shipped card's checks
 again and compares what they print: the quick ones (`--first N`) in every test run, the whole-data ones
-under `pytest -m full`.
+with `python -m pytest --full`.
 """
 
 import contextlib
@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 HEADING = "## Checks"
-INTRO = ("Each block below ran when the model was packaged and printed the lines under it (`ZOO_DATA_DIR`: the\n"
+INTRO = ("Each block below ran on the packaged checkpoint and printed the lines under it (`ZOO_DATA_DIR`: the\n"
          "datasets, `../shared/data` beside a checkout). `tests/test_card_checks.py` runs the blocks again and\n"
-         "compares: the quick ones (`--first N`) in every test run, the others with `pytest -m full`.")
+         "compares: the quick ones (`--first N`) in every test run, the others with `python -m pytest --full`.")
 
 
 def run_check(commands, data_dir, cwd, model=None):

@@ -2,16 +2,14 @@
 the card says they printed (the quick ones, `--first N`, in every run; the whole-data ones with --full),
 and the card's headline figure is the one they print."""
 
-import os
-from pathlib import Path
-
 import pytest
 
 from recipes.card_checks import agree, card_checks, checks_section, is_quick, run_check
+from recipes.command_line import default_data_dir
 from zoo.checkpoints import checkpoint_folder
 from zoo.presets import PRESETS
 
-DATA_DIR = Path(os.environ.get("ZOO_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA_DIR = default_data_dir()
 CARDS = {name: (checkpoint_folder(name) / "README.md").read_text(encoding="utf-8") for name in sorted(PRESETS)}
 CHECKS = [(name, check) for name, card in CARDS.items() for check in card_checks(card)]
 WITH_CHECKS = ["pixelrnn-mnist"]  # the cards packaged with a Checks section (the others predate it)

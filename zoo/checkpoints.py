@@ -177,9 +177,7 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
             },
             indent=2,
         ) + "\n")
-        (staging / CARD).write_text(card_text if card_text.endswith("\n") else card_text + "\n", encoding="utf-8")
-        files = {relative: sha256(staging / relative) for relative in _files(staging)}
-        (staging / MANIFEST).write_text(json.dumps({"name": folder.name, "files": files}, indent=2) + "\n")
+        files = _write_card_and_manifest(staging, card_text, folder.name)
         if folder.exists():
             old = folder.with_name(f".{folder.name}.old")
             shutil.rmtree(old, ignore_errors=True)
@@ -206,11 +204,18 @@ def update_checkpoint_card(folder, card_text, metadata=None):
     if metadata:
         merged = {**json.loads((folder / "metadata.json").read_text()), **metadata}
         (folder / "metadata.json").write_text(json.dumps(merged, indent=2) + "\n")
+    _write_card_and_manifest(folder, card_text, folder.name)
+    return folder
+
+
+def _write_card_and_manifest(folder, card_text, name):
+    """Writes the model card, then the manifest of every file (hidden ones aside) with its sha256; returns
+    the manifest's files."""
     (folder / CARD).write_text(card_text if card_text.endswith("\n") else card_text + "\n", encoding="utf-8")
     files = {relative: sha256(folder / relative) for relative in _files(folder)
              if relative != MANIFEST and not relative.startswith(".")}
-    (folder / MANIFEST).write_text(json.dumps({"name": folder.name, "files": files}, indent=2) + "\n")
-    return folder
+    (folder / MANIFEST).write_text(json.dumps({"name": name, "files": files}, indent=2) + "\n")
+    return files
 
 
 def _check_expected(folder, files, expected):

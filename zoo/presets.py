@@ -87,7 +87,7 @@ PRESETS = {
         "task": "image_model",
         "hub": "hf://rnn-zoo/pixelrnn-mnist",
         "files": {
-            "README.md": "efe6ef3d03383f103e868877e98ebfce138937693646e6965f4cb0a0714d36c1",
+            "README.md": "9a997ddc66e988d12e5143a003e58cfb155f5c37fc96355e053eabe094db9026",
             "config.json": "80f02d1eef9e37303c082af634d1dca2b4fb9d453e1932a570542b6fda19bdff",
             "metadata.json": "0d774fc00f288913ef0119040d287771f5a82283c2d7a54429d3d7dcba17c501",
             "model.weights.h5": "6f44a52b4e61619f625335319b02251904ea468d14a6a2b1cb53a6df0ef2a0d6"

@@ -20,12 +20,17 @@ BFLOAT16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 RECORD = "precision.json"
 
 
+def cpuinfo_field(field, cpuinfo="/proc/cpuinfo"):
+    """The first value of `field` ("flags", "model name") in /proc/cpuinfo; None where it does not say."""
+    if not os.path.exists(cpuinfo):
+        return None
+    with open(cpuinfo) as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith(field)), None)
+
+
 def bfloat16_matrix_unit(cpuinfo="/proc/cpuinfo"):
     """The CPU's flags that multiply bfloat16 matrices in hardware (empty: none, or no /proc/cpuinfo)."""
-    if not os.path.exists(cpuinfo):
-        return []
-    with open(cpuinfo) as f:
-        flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    flags = (cpuinfo_field("flags", cpuinfo) or "").split()
     return [flag for flag in BFLOAT16_CPU_FLAGS if flag in flags]
 
 

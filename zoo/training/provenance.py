@@ -7,10 +7,11 @@ changed halfway: `provenance_text` says so and lists each start.
 
 import datetime
 import json
-import os
 import shlex
 import subprocess
 from pathlib import Path
+
+from zoo.training.precision import cpuinfo_field
 
 RECORD = "provenance.json"
 
@@ -30,10 +31,7 @@ def code_version(repo):
 
 def cpu_name(cpuinfo="/proc/cpuinfo"):
     """The CPU's model name ("unknown CPU" where /proc/cpuinfo does not say)."""
-    if not os.path.exists(cpuinfo):
-        return "unknown CPU"
-    with open(cpuinfo) as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown CPU")
+    return cpuinfo_field("model name", cpuinfo) or "unknown CPU"
 
 
 def record_start(run_dir, command, precision, repo):
