@@ -31,8 +31,9 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
+from recipes.card_checks import add_checks, data_path
 from recipes.command_line import argument_parser, run_recipe
-from zoo.training import fit
+from zoo.training import averaged_weights, fit
 from zoo.evaluation import language_model_loss, running_text_ids
 from zoo.models import RecurrentLanguageModel
 from zoo.text import RESERVED, WordTokenizer
@@ -40,7 +41,7 @@ from zoo.training.precision import precision_of
 from zoo.training.provenance import run_provenance
 
 SPLITS = ("train", "valid", "test")
-QUALITY_CHECK_LINES = 200  # the first lines of ptb.test.txt, re-evaluated by tests/test_shipped_models.py
+QUICK_CHECK_LINES = 200  # the first lines of ptb.test.txt: the card's check that every test run repeats
 ZAREMBA_TEST_PERPLEXITY = {"small": 114.5, "medium": 82.7, "large": 78.4}  # Zaremba et al. 2014, table 1
 
 
@@ -60,6 +61,7 @@ class Config:
     output_dropout: float = 0.0  # before the softmax
     word_dropout: float = 0.0  # word types dropped per sequence (Gal & Ghahramani 2016)
     variational_dropout: bool = False  # one embedding / output dropout mask per sequence, not per step
+    weight_dropout: float = 0.0  # DropConnect on the recurrent kernels U (Merity et al. 2018), one mask per batch
     optimizer: str = "sgd"  # "sgd" or "adam"
     learning_rate: float = 20.0
     global_clipnorm: float = 0.25  # clipping by the norm of all gradients together
@@ -76,32 +78,35 @@ class Config:
     # (`embedding_init_scale`: tied, it scales the logits too); None: the zoo's initializers.
     init_scale: float | None = None
     embedding_init_scale: float | None = None
+    # Validation and the kept model on a moving average of the weights, a_t = m a_{t-1} + (1 - m) w_t with
+    # m = `weight_average` (Keras' `use_ema`; in place of averaged SGD, Polyak & Juditsky 1992); 0: the weights.
+    weight_average: float = 0.0
     seed: int = 0
 
 
 # The Config fields that are RecurrentLanguageModel arguments of the same name.
 MODEL_FIELDS = ("units", "num_layers", "embedding_dim", "tie_embeddings", "dropout", "embedding_dropout",
-                "output_dropout", "word_dropout", "variational_dropout", "seed")
+                "output_dropout", "word_dropout", "variational_dropout", "weight_dropout", "seed")
 
 CONFIGS = {config.name: config for config in (
     # Zaremba et al.'s small model: 2x200, no dropout, batches of 20, SGD at rate 1 (x 0.5 every epoch after the
     # 4th), clipping at norm 5, windows of 20 steps, 13 epochs: test perplexity 114.5.
     Config("wordlm-ptb-small", units=200, embedding_dim=200, sequence_length=20, learning_rate=20.0,
            global_clipnorm=0.25, max_epochs=13, constant_epochs=4, decay=0.5, patience=13, init_scale=0.1),
-    # The shipped model, <= 10M parameters in 2 hours on 2 CPU cores: tied embeddings (2 x 512 units, 9.3M
-    # parameters where an untied 2 x 650 has 19.8M), variational dropout lighter than Zaremba's 0.5 for a
-    # short run, Adam (faster than SGD in the first epochs), batches of 32 (as fast per token here as 64,
-    # twice the updates), embeddings drawn from U(-0.1, 0.1) rather than Keras' U(-0.05, 0.05) (a faster start
-    # when tied), the rate halved once an epoch gains less than 1.25% perplexity (it had slowed to that by
-    # epoch 10, still gaining: a plain plateau rule would have kept 2e-3 for the whole 2 hours).
-    Config("wordlm-ptb-lstm", units=512, embedding_dim=512, tie_embeddings=True, dropout=0.3,
-           embedding_dropout=0.3, output_dropout=0.4, word_dropout=0.1, variational_dropout=True,
-           optimizer="adam", learning_rate=2e-3, global_clipnorm=1.0, batch_size=32, sequence_length=35,
-           max_epochs=40, patience=4, embedding_init_scale=0.1, plateau_min_delta=0.0125),
+    # The shipped model: Zaremba's medium size (2 x 650) with the output layer tied to the embedding (13.3M
+    # parameters, not 19.8M), regularized as Merity et al.'s AWD-LSTM (variational dropout on the embeddings,
+    # between the layers and before the softmax, word types dropped, DropConnect on the recurrent kernels) and
+    # trained as it is: SGD at 30 on the mean loss per token, clipping at 0.25, the moving average of the weights
+    # in place of averaged SGD; the rate halved once an epoch gains less than 1% perplexity (on the average).
+    # Embeddings from U(-0.1, 0.1) (tied, they scale the logits too). bfloat16 where the CPU has it.
+    Config("wordlm-ptb-lstm", units=650, embedding_dim=650, tie_embeddings=True, dropout=0.3,
+           embedding_dropout=0.4, output_dropout=0.4, word_dropout=0.1, variational_dropout=True, weight_dropout=0.5,
+           optimizer="sgd", learning_rate=30.0, global_clipnorm=0.25, batch_size=20, sequence_length=35,
+           max_epochs=45, patience=5, embedding_init_scale=0.1, plateau_min_delta=0.01, weight_average=0.9995),
     # For tests.
     Config("wordlm-ptb-tiny", units=16, embedding_dim=16, tie_embeddings=True, dropout=0.2, embedding_dropout=0.2,
-           output_dropout=0.2, word_dropout=0.1, variational_dropout=True, optimizer="adam", learning_rate=2e-3,
-           batch_size=8, sequence_length=10, max_epochs=2),
+           output_dropout=0.2, word_dropout=0.1, variational_dropout=True, weight_dropout=0.2, optimizer="adam",
+           learning_rate=2e-3, batch_size=8, sequence_length=10, max_epochs=2, weight_average=0.9),
 )}
 
 
@@ -219,7 +224,8 @@ class RunningTextValidation(keras.callbacks.Callback):
         self.ids = ids
 
     def on_epoch_end(self, epoch, logs=None):
-        result = language_model_loss(self.language_model, self.ids)
+        with averaged_weights(self.model):  # the moving average of the weights, where the optimizer keeps one
+            result = language_model_loss(self.language_model, self.ids)
         logs["val_loss"], logs["val_perplexity"] = result["nats"], result["perplexity"]
 
 
@@ -242,8 +248,9 @@ def compile_for_training(model, config):
     """The optimizer and loss of `config` (also on the shipped model: it fine-tunes with model.fit as it trained)."""
     optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
     model.compile(
-        optimizer=optimizers[config.optimizer](learning_rate=config.learning_rate,
-                                               global_clipnorm=config.global_clipnorm),
+        optimizer=optimizers[config.optimizer](
+            learning_rate=config.learning_rate, global_clipnorm=config.global_clipnorm,
+            use_ema=config.weight_average > 0, ema_momentum=config.weight_average or 0.99),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
 
@@ -283,7 +290,8 @@ def train(config, data_dir, run_dir, options):
 
 
 def package(config, data_dir, run_dir, checkpoints_dir):
-    """checkpoints/<name>/ from the run's best model: validation and test perplexity in its card."""
+    """checkpoints/<name>/ from the run's best model: validation and test perplexity in its card, with the
+    `zoo evaluate` commands that measure them (its checks)."""
     from zoo.checkpoints import round_weights_to_float16, save_checkpoint
 
     model = keras.saving.load_model(run_dir / "best.keras", compile=False).language_model
@@ -292,35 +300,41 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     texts = load_texts(data_dir)
     results = {split: language_model_loss(model, running_text_ids(model.tokenizer, texts[split])[0])
                for split in ("valid", "test")}
-    check_text = "".join(texts["test"].splitlines(keepends=True)[:QUALITY_CHECK_LINES])
-    check = language_model_loss(model, running_text_ids(model.tokenizer, check_text)[0])
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
     folder = Path(checkpoints_dir) / config.name
     provenance = run_provenance(run_dir)
-    card = model_card(config, model, results, history, provenance)
-    save_checkpoint(model, folder, card, weights_dtype="float16", metadata={
-        "recipe": "ptb_language_model",
-        "config": dataclasses.asdict(config),
-        "perplexity": results,
-        "history": history,
-        "provenance": provenance,
-        "quality_check": {"text": "ptb/ptb.test.txt", "lines": QUALITY_CHECK_LINES, "nats": check["nats"]},
-    })
+    metadata = {"recipe": "ptb_language_model", "config": dataclasses.asdict(config), "perplexity": results,
+                "history": history, "provenance": provenance}
+    save_checkpoint(model, folder, model_card(config, model, metadata), weights_dtype="float16", metadata=metadata)
+    add_checks(folder, evaluation_commands(config.name), data_dir,
+               lambda checks: model_card(config, model, {**metadata, "checks": checks}))
     print(f"{config.name}: validation perplexity {results['valid']['perplexity']:.2f}, test "
           f"{results['test']['perplexity']:.2f} -> {folder}")
     return results
 
 
-def model_card(config, model, results, history, provenance=None):
+def evaluation_commands(name):
+    """The card's checks: `zoo evaluate` on the first lines of the test text, on all of it, and on the validation text."""
+    test = f"zoo evaluate {name} --text-file {data_path('ptb', 'ptb.test.txt')}"
+    return [[f"{test} --first {QUICK_CHECK_LINES}"], [test],
+            [f"zoo evaluate {name} --text-file {data_path('ptb', 'ptb.valid.txt')}"]]
+
+
+def model_card(config, model, metadata):
+    """The card of a packaged model, from what `package` puts in its metadata.json."""
+    results, history = metadata["perplexity"], metadata["history"]
     summary = training_summary(history)
     schedule = (f"the rate halved after every epoch that lowered the validation loss by no more than "
                 f"{config.plateau_min_delta} nats/token" if config.constant_epochs is None
                 else f"the rate x {config.decay} every epoch after the first {config.constant_epochs}")
+    if config.weight_average:
+        schedule += (f"; validated, kept and shipped: the moving average of the weights over the steps, "
+                     f"a = {config.weight_average} a + {1 - config.weight_average:.4g} w after each")
     rows = "\n".join(f"| {split} | **{result['perplexity']:.2f}** | {result['nats']:.4f} | {result['tokens']:,} |"
                      for split, result in results.items())
     return render_card(
-        "ptb_language_model", precision_of(model), provenance, config=config, vocabulary_size=model.vocabulary_size,
+        "ptb_language_model", precision_of(model), metadata.get("provenance"), metadata.get("checks"), config=config, vocabulary_size=model.vocabulary_size,
         words=model.vocabulary_size - len(RESERVED),
         output_layer=output_layer_description(config), dropout=dropout_description(config),
         parameters=model.count_params(), rows=rows, zaremba=ZAREMBA_TEST_PERPLEXITY,
@@ -338,13 +352,16 @@ def output_layer_description(config):
 
 
 def dropout_description(config):
-    rates = (config.embedding_dropout, config.dropout, config.output_dropout, config.word_dropout)
+    rates = (config.embedding_dropout, config.dropout, config.output_dropout, config.word_dropout,
+             config.weight_dropout)
     if not any(rates):
         return "no dropout"
     masks = "one mask per sequence" if config.variational_dropout else "a new mask every step"
+    weights = (f", and {config.weight_dropout} of the recurrent kernels' weights (DropConnect, one mask per batch)"
+               if config.weight_dropout else "")
     return (f"dropout {config.embedding_dropout} on the embeddings ({masks}), {config.dropout} between layers "
             f"(one mask per sequence), {config.output_dropout} before the softmax ({masks}), word types dropped "
-            f"at {config.word_dropout}")
+            f"at {config.word_dropout}{weights}")
 
 
 def main(argv=None):

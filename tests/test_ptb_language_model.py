@@ -162,11 +162,12 @@ def test_zarembas_schedule_and_the_plateau_default():
     assert recipe.learning_rate_schedule(recipe.CONFIGS["wordlm-ptb-lstm"]) is None
 
 
-def test_the_shipped_configuration_stays_under_ten_million_parameters():
+def test_the_shipped_configuration_stays_under_24_million_parameters():
     config = recipe.CONFIGS["wordlm-ptb-lstm"]
     tokenizer = WordTokenizer([f"w{i}" for i in range(9_998)])  # PTB's vocabulary size: 10,002 ids
     model = recipe.build_language_model(config, tokenizer)
-    assert model.count_params() <= 10_000_000
+    assert model.count_params() == 13_276_502  # 2 x 650 tied: embedding 6.5M, LSTMs 6.8M, output bias
+    assert [(layer.weight_dropout, layer.seed) for layer in model.recurrent.stacked_layers] == [(0.5, 0), (0.5, 1)]
     embeddings = model.embedding.embeddings.numpy()  # U(-0.1, 0.1), not Keras' U(-0.05, 0.05)
     assert 0.09 < np.abs(embeddings).max() <= 0.1
 
@@ -185,9 +186,13 @@ def test_tiny_run_trains_packages_and_evaluates_as_its_card_says(tmp_path, capsy
     for split, count in (("train", 120), ("valid", 12), ("test", 12)):
         lines = [" ".join(rng.choice(WORDS, size=rng.integers(3, 9))) for _ in range(count)]
         (data / "ptb" / f"ptb.{split}.txt").write_text("".join(f" {line} \n" for line in lines))
-    config = recipe.CONFIGS["wordlm-ptb-tiny"]
+    config = recipe.CONFIGS["wordlm-ptb-tiny"]  # with weight drop and a moving average of the weights
     history = recipe.train(config, data, tmp_path / "run", TrainingOptions(max_minutes=5))
     assert len(history.history["val_perplexity"]) == config.max_epochs
+    best = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False).language_model
+    valid, _ = running_text_ids(best.tokenizer, (data / "ptb" / "ptb.valid.txt").read_text())
+    # validated on what best.keras keeps: the average, not the trained weights
+    assert language_model_loss(best, valid)["nats"] == pytest.approx(min(history.history["val_loss"]), abs=1e-5)
     results = recipe.package(config, data, tmp_path / "run", tmp_path / "checkpoints")
     folder = tmp_path / "checkpoints" / config.name
     metadata = json.loads((folder / "metadata.json").read_text())
@@ -198,6 +203,10 @@ def test_tiny_run_trains_packages_and_evaluates_as_its_card_says(tmp_path, capsy
     assert f"perplexity {results['test']['perplexity']:.3f}" in out
     assert f"{results['test']['tokens']:,} tokens" in out
     assert dataclasses.asdict(config) == metadata["config"]
+    quick, test, valid = metadata["checks"]  # what `zoo evaluate` printed, in the card
+    assert quick["commands"] == [f'zoo evaluate {config.name} --text-file "$ZOO_DATA_DIR/ptb/ptb.test.txt" --first 200']
+    assert f"perplexity {results['test']['perplexity']:.3f}" in test["prints"]
+    assert f"perplexity {results['valid']['perplexity']:.3f}" in valid["prints"] and "## Checks" in card
 
 
 # --- the command line on a word model ---------------------------------------------------------

@@ -39,7 +39,7 @@ def test_the_ptb_card():
     metadata, model_config, card = shipped("wordlm-ptb-lstm")
     model = shipped_model_stand_in(metadata, vocabulary_size=model_config["vocabulary_size"])
     config = ptb_language_model.Config(**metadata["config"])
-    assert ptb_language_model.model_card(config, model, metadata["perplexity"], metadata["history"]) == card
+    assert ptb_language_model.model_card(config, model, metadata) == card
 
 
 @pytest.mark.parametrize("name", ["nmt-multi30k-de-en", "nmt-multi30k-en-de"])
