@@ -5,6 +5,7 @@ import math
 import os
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -92,6 +93,30 @@ def test_model_card_template_renders_the_shipped_card(name):
     folder = Path(__file__).resolve().parents[1] / "checkpoints" / name
     metadata = json.loads((folder / "metadata.json").read_text())
     model = shipped_model_stand_in(metadata, vocabulary_size=69)
-    card = recipe.model_card(recipe.Config(**metadata["config"]), model, metadata["validation"], metadata["history"],
-                             DATA_DIR)
+    card = recipe.model_card(recipe.Config(**metadata["config"]), model, metadata, DATA_DIR)
     assert card == (folder / "README.md").read_text(encoding="utf-8")
+
+
+def test_tiny_run_trains_packages_and_its_card_checks_print_its_numbers(tmp_path):
+    """The recipe end to end on a small text: validation on the moving average of the weights (what
+    best.keras keeps), the card's checks (`tail` then `zoo evaluate`) printing the card's figure."""
+    from zoo.training import TrainingOptions
+
+    data = tmp_path / "data"
+    (data / "tinyshakespeare").mkdir(parents=True)
+    lines = ["First Citizen:", "Before we proceed any further, hear me speak.", "All:", "Speak, speak.", ""]
+    (data / "tinyshakespeare" / "input.txt").write_text("\n".join(lines * 60))
+    config = recipe.Config("charlm-tiny", "gru", units=16, num_layers=1, embedding_dim=8, sequence_length=32,
+                           batch_size=8, max_epochs=2, validation_sequence_length=64, weight_average=0.9)
+    history = recipe.train(config, data, tmp_path / "run", TrainingOptions(max_minutes=5))
+    train_text, validation_text = recipe.split(recipe.load_text(data))
+    windows = recipe.validation_windows(recipe.encode(validation_text, recipe.vocabulary_of(train_text)), config)
+    best = keras.saving.load_model(tmp_path / "run" / "best.keras")
+    assert best.evaluate(windows, verbose=0) == pytest.approx(min(history.history["val_loss"]), abs=1e-5)
+    result = recipe.package(config, data, tmp_path / "run", tmp_path / "checkpoints")
+    metadata = json.loads((tmp_path / "checkpoints" / config.name / "metadata.json").read_text())
+    quick, whole = metadata["checks"]
+    assert whole["commands"] == [f'tail -c {result["tokens"] + 1} "$ZOO_DATA_DIR/tinyshakespeare/input.txt" > '
+                                 "shakespeare_validation.txt", "zoo evaluate charlm-tiny --text-file "
+                                 "shakespeare_validation.txt"]
+    assert f"nats/char  {result['nats']:.4f}" in whole["prints"] and quick["commands"][-1].endswith("--first 500")
