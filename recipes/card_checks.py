@@ -66,6 +66,16 @@ def add_checks(folder, command_blocks, data_dir, card_with_checks):
     return checks
 
 
+def save_with_checks(model, folder, card_of, metadata, command_blocks, data_dir, **save_options):
+    """A recipe's packaging: `folder` written by `zoo.checkpoints.save_checkpoint` (`save_options` passed on)
+    with the card `card_of(metadata)`, then its checks run on it (`add_checks`) and the card rewritten with
+    them (`card_of` of the metadata with "checks"). Returns the checks."""
+    from zoo.checkpoints import save_checkpoint
+
+    save_checkpoint(model, folder, card_of(metadata), metadata=metadata, **save_options)
+    return add_checks(folder, command_blocks, data_dir, lambda checks: card_of({**metadata, "checks": checks}))
+
+
 def checks_section(checks):
     """The card's Checks section: a bash block per check, what it printed as comments under it."""
     blocks = ["```bash\n" + "\n".join(check["commands"]) + "\n" + "".join(f"# {line}\n" for line in check["prints"])

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
-from recipes.card_checks import add_checks, data_path
+from recipes.card_checks import data_path, save_with_checks
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import fit
 from zoo.layers import CELLS
@@ -173,7 +173,6 @@ def evaluation_commands(name, count):
 
 def package(config, data_dir, run_dir, checkpoints_dir):
     """checkpoints/<name>/ from the run's best model: tokenizer attached, evaluated, with a model card and its checks."""
-    from zoo.checkpoints import save_checkpoint
     from zoo.evaluation import language_model_loss
     from zoo.text import CharTokenizer
 
@@ -193,9 +192,8 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         "provenance": run_provenance(run_dir),
     }
     folder = Path(checkpoints_dir) / config.name
-    save_checkpoint(model, folder, model_card(config, model, metadata, data_dir), metadata=metadata)
-    add_checks(folder, evaluation_commands(config.name, len(validation_text)), data_dir,
-               lambda checks: model_card(config, model, {**metadata, "checks": checks}, data_dir))
+    save_with_checks(model, folder, lambda metadata: model_card(config, model, metadata, data_dir), metadata,
+                     evaluation_commands(config.name, len(validation_text)), data_dir)
     print(f"{config.name}: validation {result['nats']:.4f} nats/char, {result['bits']:.4f} bits/char -> {folder}")
     return result
 

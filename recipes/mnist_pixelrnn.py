@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
-from recipes.card_checks import add_checks, data_path
+from recipes.card_checks import data_path, save_with_checks
 from recipes.command_line import argument_parser, run_recipe
 from zoo.decoding.image_sampling import sample_images
 from zoo.images import binarized, read_images
@@ -38,7 +38,7 @@ VALIDATION_IMAGES = 500
 VALIDATION_SEED = 1  # binarization of the validation images
 TEST_SEED = 0  # binarization of the test images (the card's figure)
 TRAIN_FILE, TEST_FILE = "mnist/mnist_5k_train.csv.gz", "mnist/t10k-images-idx3-ubyte.gz"
-QUALITY_CHECK_IMAGES = 500  # the first test images, re-evaluated by the tests against the card
+QUICK_CHECK_IMAGES = 500  # the first test images: the card's check that every test run repeats
 SAMPLING_BATCH = 16
 
 
@@ -142,14 +142,11 @@ def sampling_speed(model, seed=0):
 
 def package(config, data_dir, run_dir, checkpoints_dir):
     """checkpoints/<name>/ from the run's best model: evaluated on the test images, with a model card."""
-    from zoo.checkpoints import save_checkpoint
-
     model = best_model(config, run_dir)
     _, validation_images = load_split(data_dir)
     validation = image_log_likelihood(model, binarized(validation_images, VALIDATION_SEED))
     test = test_images(data_dir)
     result = image_log_likelihood(model, test)
-    check = image_log_likelihood(model, test[:QUALITY_CHECK_IMAGES])
     metadata = {
         "recipe": "mnist_pixelrnn",
         "config": dataclasses.asdict(config),
@@ -158,13 +155,10 @@ def package(config, data_dir, run_dir, checkpoints_dir):
         "sampling_images_per_second": sampling_speed(model),
         "history": history_of(run_dir),
         "provenance": run_provenance(run_dir),
-        "quality_check": {"images_file": TEST_FILE, "first": QUALITY_CHECK_IMAGES, "binarization_seed": TEST_SEED,
-                          "nats": check["nats"]},
     }
     folder = Path(checkpoints_dir) / config.name
-    save_checkpoint(model, folder, model_card(config, model, metadata), metadata=metadata)
-    add_checks(folder, evaluation_commands(config.name), data_dir,
-               lambda checks: model_card(config, model, {**metadata, "checks": checks}))
+    save_with_checks(model, folder, lambda metadata: model_card(config, model, metadata), metadata,
+                     evaluation_commands(config.name), data_dir)
     speed = metadata["sampling_images_per_second"]
     print(f"{config.name}: test {result['nats']:.2f} nats/image ({result['bits_per_dim']:.4f} bits/dim), "
           f"sampling {speed:.2f} images/s -> {folder}")
@@ -185,7 +179,7 @@ def model_card(config, model, metadata):
 def evaluation_commands(name):
     """The card's checks: `zoo evaluate` on the first test images, and on all of them."""
     images = f"zoo evaluate {name} --images {data_path(TEST_FILE)}"
-    return [[f"{images} --first {QUALITY_CHECK_IMAGES}"], [images]]
+    return [[f"{images} --first {QUICK_CHECK_IMAGES}"], [images]]
 
 
 _layer_names = {"diagonal_bilstm": "DiagonalBiLSTM", "row_lstm": "RowLSTM", "masked_conv": "MaskedConv2D"}

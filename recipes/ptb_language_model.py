@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
-from recipes.card_checks import add_checks, data_path
+from recipes.card_checks import data_path, save_with_checks
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import averaged_weights, fit
 from zoo.evaluation import language_model_loss, running_text_ids
@@ -292,7 +292,7 @@ def train(config, data_dir, run_dir, options):
 def package(config, data_dir, run_dir, checkpoints_dir):
     """checkpoints/<name>/ from the run's best model: validation and test perplexity in its card, with the
     `zoo evaluate` commands that measure them (its checks)."""
-    from zoo.checkpoints import round_weights_to_float16, save_checkpoint
+    from zoo.checkpoints import round_weights_to_float16
 
     model = keras.saving.load_model(run_dir / "best.keras", compile=False).language_model
     compile_for_training(model, config)
@@ -306,9 +306,8 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     provenance = run_provenance(run_dir)
     metadata = {"recipe": "ptb_language_model", "config": dataclasses.asdict(config), "perplexity": results,
                 "history": history, "provenance": provenance}
-    save_checkpoint(model, folder, model_card(config, model, metadata), weights_dtype="float16", metadata=metadata)
-    add_checks(folder, evaluation_commands(config.name), data_dir,
-               lambda checks: model_card(config, model, {**metadata, "checks": checks}))
+    save_with_checks(model, folder, lambda metadata: model_card(config, model, metadata), metadata,
+                     evaluation_commands(config.name), data_dir, weights_dtype="float16")
     print(f"{config.name}: validation perplexity {results['valid']['perplexity']:.2f}, test "
           f"{results['test']['perplexity']:.2f} -> {folder}")
     return results
