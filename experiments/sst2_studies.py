@@ -39,6 +39,7 @@ from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble
 from zoo.models.sequence_classifier import initialise_from_language_models
 from zoo.text import UNK_ID
+from zoo.training.precision import precision_of
 from zoo.training import (TrainingOptions, distribution_strategy, fit, member_dirs, save_model_atomically,
                           train_members)
 
@@ -199,12 +200,13 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     pretraining = {direction: recipe.read_history(folder) for direction, folder in language_model_dirs(run_dir).items()
                    } if config.pretrained_lm else None
     histories["language_model_history"] = pretraining
-    return recipe.save_package(config, model, data_dir, checkpoints_dir, result, histories,
-                               model_card(config, model, result, split, pretraining))
+    return recipe.save_package(config, model, data_dir, run_dir, checkpoints_dir, result, histories,
+                               lambda metadata: model_card(config, model, metadata, split, pretraining))
 
 
 def model_card(config, model, result, split, pretraining):
-    """recipes/cards/sst2_sentiment.md, filled for an ensemble and/or a classifier started from language models."""
+    """recipes/cards/sst2_sentiment.md, filled for an ensemble and/or a classifier started from language models
+    (`result`: what `package` puts in metadata.json)."""
     fields = recipe.card_fields(config, model, result, split)
     if config.members == 1:
         ensemble, chosen = "", "validation slice (chose the epoch)"
@@ -219,7 +221,8 @@ def model_card(config, model, result, split, pretraining):
         runs = (f"{config.members} members, one after the other: "
                 + ", ".join(f"{m['epochs']} epochs ({m['chosen_epoch']} chosen)" for m in members))
     return render_card(
-        "sst2_sentiment", **fields, ensemble=ensemble, chosen=chosen, runs=runs,
+        "sst2_sentiment", precision_of(model), result.get("provenance"), result.get("checks"), **fields,
+        ensemble=ensemble, chosen=chosen, runs=runs,
         initialisation="" if pretraining is None else _pretraining_paragraph(config, pretraining),
         outside_text="" if pretraining is None else ", and no outside text but the language models'",
     )

@@ -178,7 +178,9 @@ def package(config, data_dir, run_dir, checkpoints_dir):
 
     vocabulary = json.loads((run_dir / "vocabulary.json").read_text())["characters"]
     best = keras.saving.load_model(run_dir / "best.keras", compile=False)
-    model = build_model(config, len(vocabulary) + len(RESERVED), tokenizer=CharTokenizer(vocabulary))
+    # compiled without the average for fine-tuning: with it Keras ends a short model.fit at nearly the starting weights
+    model = build_model(dataclasses.replace(config, weight_average=0.0), len(vocabulary) + len(RESERVED),
+                        tokenizer=CharTokenizer(vocabulary))
     model.set_weights(best.get_weights())
     _, validation_text = split(load_text(data_dir))
     result = language_model_loss(model, encode(validation_text, vocabulary))

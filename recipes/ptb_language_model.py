@@ -245,7 +245,8 @@ def build_language_model(config, tokenizer):
 
 
 def compile_for_training(model, config):
-    """The optimizer and loss of `config` (also on the shipped model: it fine-tunes with model.fit as it trained)."""
+    """The optimizer and loss of `config` (also on the shipped model, without the moving average: it fine-tunes
+    with model.fit as it trained)."""
     optimizers = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
     model.compile(
         optimizer=optimizers[config.optimizer](
@@ -295,7 +296,8 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     from zoo.checkpoints import round_weights_to_float16
 
     model = keras.saving.load_model(run_dir / "best.keras", compile=False).language_model
-    compile_for_training(model, config)
+    # Fine-tuning compiles without the average: with it Keras ends a short model.fit at nearly the starting weights.
+    compile_for_training(model, dataclasses.replace(config, weight_average=0.0))
     round_weights_to_float16(model)  # stored as float16 (half the bytes): measure what is stored
     texts = load_texts(data_dir)
     results = {split: language_model_loss(model, running_text_ids(model.tokenizer, texts[split])[0])

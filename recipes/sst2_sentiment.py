@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
+from recipes.card_checks import data_path, save_with_checks
 from recipes.command_line import argument_parser, run_recipe
 from zoo.corpora import read_labelled_tsv
 from zoo.evaluation import classification_accuracy, evaluate_tsv
@@ -44,9 +45,10 @@ from zoo.models import SequenceClassifier
 from zoo.text import WordTokenizer
 from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.training.precision import precision_of
+from zoo.training.provenance import run_provenance
 
 LABELS = ("negative", "positive")  # SST-2 label ids 0 and 1
-QUALITY_CHECK_SENTENCES = 200  # the first dev sentences, for tests/test_shipped_models.py
+QUICK_CHECK_SENTENCES = 200  # the first dev sentences: the card's check that every test run repeats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,36 +277,36 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     split = load_split(config, data_dir)
     model = packaged_model(config, run_dir)
     result = evaluate_run(model, data_dir, run_dir, split)
-    return save_package(config, model, data_dir, checkpoints_dir, result, {"history": read_history(run_dir)},
-                        model_card(config, model, result, split))
+    return save_package(config, model, data_dir, run_dir, checkpoints_dir, result, {"history": read_history(run_dir)},
+                        lambda metadata: model_card(config, model, metadata, split))
 
 
-def save_package(config, model, data_dir, checkpoints_dir, result, histories, card):
-    """Writes checkpoints/<name>/: `model`, `card`, and metadata.json (the config, `result`, the training
-    `histories`, and the accuracy on the first dev sentences that tests/test_shipped_models.py re-measures)."""
-    from zoo.checkpoints import save_checkpoint
-
-    sentences, labels = read_labelled_tsv(tsv_path(data_dir, "dev"), len(LABELS))
-    n = QUALITY_CHECK_SENTENCES
-    quality_check = classification_accuracy(model, sentences[:n], labels[:n])
+def save_package(config, model, data_dir, run_dir, checkpoints_dir, result, histories, card_of):
+    """Writes checkpoints/<name>/: `model`, its card `card_of(metadata)` with the checks that `zoo evaluate`
+    on the dev sentences prints, and metadata.json (the config, `result`, the training `histories`, the run's
+    provenance)."""
     folder = Path(checkpoints_dir) / config.name
-    metadata = {
-        "recipe": "sst2_sentiment",
-        "config": dataclasses.asdict(config),
-        **result,
-        **histories,
-        "quality_check": {"tsv": "sst2/dev.tsv", "sentences": n, **quality_check},
-    }
-    save_checkpoint(model, folder, card, metadata=metadata, weights_dtype="float16")
+    metadata = {"recipe": "sst2_sentiment", "config": dataclasses.asdict(config), **result, **histories,
+                "provenance": run_provenance(run_dir)}
+    save_with_checks(model, folder, card_of, metadata, evaluation_commands(config.name), data_dir,
+                     weights_dtype="float16")
     print(f"{config.name}: dev accuracy {result['dev']['accuracy']:.2%}, validation slice "
           f"{result['validation']['accuracy']:.2%} -> {folder}")
     return result
 
 
-def model_card(config, model, result, split):
-    return render_card("sst2_sentiment", precision_of(model), **card_fields(config, model, result, split), ensemble="", initialisation="",
+def evaluation_commands(name):
+    """The card's checks: `zoo evaluate` on the first dev sentences, and on all of them."""
+    dev = f"zoo evaluate {name} --tsv {data_path('sst2', 'dev.tsv')}"
+    return [[f"{dev} --first {QUICK_CHECK_SENTENCES}"], [dev]]
+
+
+def model_card(config, model, metadata, split):
+    """The card of a classifier, from what `package` puts in its metadata.json."""
+    return render_card("sst2_sentiment", precision_of(model), metadata.get("provenance"), metadata.get("checks"),
+                       **card_fields(config, model, metadata, split), ensemble="", initialisation="",
                        outside_text="", chosen="validation slice (chose the epoch)",
-                       runs=f"{result['epochs']} epochs ({result['chosen_epoch']} chosen)")
+                       runs=f"{metadata['epochs']} epochs ({metadata['chosen_epoch']} chosen)")
 
 
 def card_fields(config, model, result, split):

@@ -120,3 +120,5 @@ def test_tiny_run_trains_packages_and_its_card_checks_print_its_numbers(tmp_path
                                  "shakespeare_validation.txt", "zoo evaluate charlm-tiny --text-file "
                                  "shakespeare_validation.txt"]
     assert f"nats/char  {result['nats']:.4f}" in whole["prints"] and quick["commands"][-1].endswith("--first 500")
+    optimizer = json.loads((tmp_path / "checkpoints" / config.name / "config.json").read_text())["compile_config"]
+    assert optimizer["optimizer"]["config"]["use_ema"] is False  # fine-tuning ends at the trained weights

@@ -203,6 +203,8 @@ def test_tiny_run_trains_packages_and_evaluates_as_its_card_says(tmp_path, capsy
     assert f"perplexity {results['test']['perplexity']:.3f}" in out
     assert f"{results['test']['tokens']:,} tokens" in out
     assert dataclasses.asdict(config) == metadata["config"]
+    optimizer = json.loads((folder / "config.json").read_text())["compile_config"]["optimizer"]["config"]
+    assert optimizer["use_ema"] is False  # fine-tuning ends at the trained weights, not at their average
     quick, test, valid = metadata["checks"]  # what `zoo evaluate` printed, in the card
     assert quick["commands"] == [f'zoo evaluate {config.name} --text-file "$ZOO_DATA_DIR/ptb/ptb.test.txt" --first 200']
     assert f"perplexity {results['test']['perplexity']:.3f}" in test["prints"]

@@ -79,10 +79,13 @@ def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, 
     folder = tmp_path / "checkpoints" / "sentiment-sst2-tiny"
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["precision"] == precision
-    assert (folder / "README.md").read_text().endswith(PRECISION_SECTIONS[precision])
+    assert PRECISION_SECTIONS[precision] in (folder / "README.md").read_text()
     code, out, _ = run(capsys, "evaluate", folder, "--tsv", data_dir / "sst2" / "dev.tsv")
     dev = metadata["dev"]
     assert code == 0 and f"accuracy {dev['accuracy']:.2%} ({dev['correct']} of 12)" in out
+    quick, whole = metadata["checks"]  # run at packaging, on the card
+    assert whole["prints"][0] == f"accuracy {dev['accuracy']:.2%} ({dev['correct']} of 12)"
+    assert quick["commands"] == ['zoo evaluate sentiment-sst2-tiny --tsv "$ZOO_DATA_DIR/sst2/dev.tsv" --first 200']
     card = (folder / "README.md").read_text()
     assert f"**{dev['accuracy']:.2%}**" in card and "moving average of the weights (momentum 0.9" in card
     assert metadata["epochs"] == 2 and len(metadata["history"]) == 2
