@@ -90,9 +90,8 @@ def test_the_tree_sentiment_card():
     assert config == sst_trees.CONFIGS["sentiment-sst-treelstm"]
     tokenizer = model_config["members"][0]["config"]["tokenizer"]
     model = shipped_model_stand_in(metadata, tokenizer=types.SimpleNamespace(vocabulary_size=vocabulary_size(tokenizer)))
-    results = {"tsv": metadata["tsv"], "trees": metadata["trees"]}
     train_trees = len(sst_trees.read_split(DATA_DIR, "train"))
-    assert sst_trees.model_card(config, model, results, metadata["histories"], train_trees) == card
+    assert sst_trees.model_card(config, model, metadata, train_trees) == card
 
 
 def test_the_pixelrnn_card():

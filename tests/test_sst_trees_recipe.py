@@ -45,6 +45,10 @@ def test_a_tiny_ensemble_trains_resumes_packages_and_its_card_matches_zoo_evalua
     assert code == 0 and f"accuracy {tsv['accuracy']:.2%} ({tsv['correct']} of 4)" in out
     code, out, _ = run(capsys, "evaluate", folder, "--trees", data_dir / "sst" / "dev.txt")
     assert code == 0 and f"SST-5 root accuracy     {gold['sst5_root']:10.2%}" in out
+    quick, whole, trees = metadata["checks"]  # run at packaging, on the card
+    assert quick["commands"][0].endswith("--first 200")
+    assert whole["prints"][0] == f"accuracy {tsv['accuracy']:.2%} ({tsv['correct']} of 4)"
+    assert f"SST-5 root accuracy         {gold['sst5_root']:.2%}" in trees["prints"][2]
     card = (folder / "README.md").read_text()
     assert f"**{tsv['accuracy']:.2%}**" in card and "mean of the probabilities of 2 such classifiers" in card
     assert "Short of the 86.0%" in card or "Above the 86.0%" in card
