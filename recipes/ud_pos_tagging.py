@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
+from recipes.card_checks import data_path, save_with_checks
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.corpora import read_conllu
@@ -29,11 +30,12 @@ from zoo.models import SequenceTagger
 from zoo.tasks.tagging_task import padded_batch
 from zoo.text import CharTokenizer, WordTokenizer
 from zoo.training.precision import precision_of
+from zoo.training.provenance import run_provenance
 
 SPLITS = {"train": "en_ewt-ud-train.conllu", "dev": "en_ewt-ud-dev.conllu", "test": "en_ewt-ud-test.conllu"}
 UPOS_TAGS = ("ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART", "PRON", "PROPN", "PUNCT",
              "SCONJ", "SYM", "VERB", "X")  # the 17 universal POS tags of UD v2
-QUALITY_CHECK_SENTENCES = 300  # the first test sentences, re-evaluated by tests/test_shipped_models.py
+QUICK_CHECK_SENTENCES = 300  # the first test sentences: the card's check that every test run repeats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,9 +140,8 @@ def train(config, data_dir, run_dir, options):
 
 
 def package(config, data_dir, run_dir, checkpoints_dir):
-    """checkpoints/<name>/ from the run's best model, with dev and test UPOS accuracy in its card."""
-    from zoo.checkpoints import save_checkpoint
-
+    """checkpoints/<name>/ from the run's best model, with dev and test UPOS accuracy in its card and the
+    `zoo evaluate` commands that measure them (its checks)."""
     word_tokenizer, char_tokenizer, tags = vocabularies(config, read_split(data_dir, "train"), run_dir)
     best = keras.saving.load_model(run_dir / "best.keras", compile=False)
     model = build_model(config, word_tokenizer, char_tokenizer, tags)
@@ -148,31 +149,35 @@ def package(config, data_dir, run_dir, checkpoints_dir):
     results = {split: tagging_accuracy(model, read_split(data_dir, split)) for split in ("dev", "test")}
     for split, result in results.items():
         print(f"{config.name} {split}: {result}")
-    check = tagging_accuracy(model, read_split(data_dir, "test")[:QUALITY_CHECK_SENTENCES])
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
-    metadata = {
-        "recipe": "ud_pos_tagging",
-        "config": dataclasses.asdict(config),
-        "upos_accuracy": results,
-        "history": history,
-        "quality_check": {"split": "test", "sentences": QUALITY_CHECK_SENTENCES, **check},
-    }
-    folder = save_checkpoint(model, Path(checkpoints_dir) / config.name, model_card(config, model, results, history),
-                             metadata=metadata)
+    metadata = {"recipe": "ud_pos_tagging", "config": dataclasses.asdict(config), "upos_accuracy": results,
+                "history": history, "provenance": run_provenance(run_dir)}
+    folder = Path(checkpoints_dir) / config.name
+    save_with_checks(model, folder, lambda metadata: model_card(config, model, metadata), metadata,
+                     evaluation_commands(config.name), data_dir)
     print(f"-> {folder}")
     return results
 
 
-def model_card(config, model, results, history):
+def evaluation_commands(name):
+    """The card's checks: `zoo evaluate` on the first test sentences, on all of them, and on the dev sentences."""
+    test = f"zoo evaluate {name} --conllu {data_path('ud_english_ewt', SPLITS['test'])}"
+    return [[f"{test} --first {QUICK_CHECK_SENTENCES}"], [test],
+            [f"zoo evaluate {name} --conllu {data_path('ud_english_ewt', SPLITS['dev'])}"]]
+
+
+def model_card(config, model, metadata):
+    """The card of a packaged model, from what `package` puts in its metadata.json."""
+    results = metadata["upos_accuracy"]
     rows = "\n".join(
         f"| {split} | {r['accuracy']:.2%} | {r['words']:,} | {r['sentences']:,} | {r['unseen_accuracy']:.2%} "
         f"| {r['unseen_words']:,} |"
         for split, r in (("test", results["test"]), ("dev", results["dev"]))
     )
-    return render_card("ud_pos_tagging", precision_of(model), config=config, word_ids=model.word_tokenizer.vocabulary_size,
-                       parameters=model.count_params(), rows=rows,
-                       **training_summary(history, monitor="val_accuracy", best=max))
+    return render_card("ud_pos_tagging", precision_of(model), metadata.get("provenance"), metadata.get("checks"),
+                       config=config, word_ids=model.word_tokenizer.vocabulary_size, parameters=model.count_params(),
+                       rows=rows, **training_summary(metadata["history"], monitor="val_accuracy", best=max))
 
 
 def main(argv=None):

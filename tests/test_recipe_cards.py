@@ -59,7 +59,7 @@ def test_the_pos_tagger_card():
         vocabulary_size=vocabulary_size(model_config["word_tokenizer"])))
     config = ud_pos_tagging.Config(**metadata["config"])
     assert config == ud_pos_tagging.CONFIGS["pos-ewt-bilstm"]
-    assert ud_pos_tagging.model_card(config, model, metadata["upos_accuracy"], metadata["history"]) == card
+    assert ud_pos_tagging.model_card(config, model, metadata) == card
 
 
 @pytest.mark.skipif(not (DATA_DIR / "sst2" / "train.tsv").exists(), reason="SST-2 is not in the data dir")

@@ -1,6 +1,8 @@
 """The sequence tagger: character encoder, masking, a tiny model that learns its sentences, the recipe's
 batches, `zoo tag`, `zoo evaluate --conllu`, and the exported SavedModel in a fresh process."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -186,7 +188,7 @@ def write_conllu(path, sentences):
 
 
 @pytest.mark.slow
-def test_two_runs_of_the_recipe_with_one_seed_give_identical_weights(tmp_path):
+def test_two_runs_of_the_recipe_with_one_seed_give_identical_weights_and_package(tmp_path):
     data = tmp_path / "data" / "ud_english_ewt"
     data.mkdir(parents=True)
     for split, name in recipe.SPLITS.items():
@@ -199,3 +201,10 @@ def test_two_runs_of_the_recipe_with_one_seed_give_identical_weights(tmp_path):
     assert len(weights[0]) == len(weights[1]) > 10
     for first, second in zip(*weights):
         np.testing.assert_array_equal(first, second)
+    results = recipe.package(recipe.CONFIGS["pos-ewt-tiny"], tmp_path / "data", tmp_path / "first", tmp_path / "out")
+    metadata = json.loads((tmp_path / "out" / "pos-ewt-tiny" / "metadata.json").read_text())
+    quick, test, dev = metadata["checks"]  # `zoo evaluate --conllu` at packaging, on the card
+    assert quick["commands"] == ['zoo evaluate pos-ewt-tiny --conllu "$ZOO_DATA_DIR/ud_english_ewt/'
+                                 'en_ewt-ud-test.conllu" --first 300']
+    assert any(f"{results['test']['accuracy']:.2%}" in line for line in test["prints"])
+    assert any(f"{results['dev']['accuracy']:.2%}" in line for line in dev["prints"])
