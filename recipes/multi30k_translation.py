@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from recipes.card import render_card, training_summary
+from recipes.card_checks import data_path, save_with_checks
 from recipes.command_line import argument_parser, run_recipe
 from zoo.training import bucketed_indices, dataset_of, fit
 from zoo.evaluation import corpus_bleu
@@ -32,10 +33,11 @@ from zoo.models import EncoderDecoder
 from zoo.tasks.translation_task import teacher_forced_batch, token_ids
 from zoo.text import SubwordTokenizer
 from zoo.training.precision import precision_of
+from zoo.training.provenance import run_provenance
 
 LANGUAGES = {"de": "German", "en": "English"}
 VOCABULARY_SIZES = {"de": 8000, "en": 6000}  # German has about twice as many word types
-QUALITY_CHECK_SENTENCES = 100  # the first test pairs, re-translated by tests/test_shipped_models.py
+QUICK_CHECK_SENTENCES = 100  # the first test pairs: the card's check that every test run repeats
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,50 +184,53 @@ def translate_file(model, sources, beam_size):
 
 def package(config, data_dir, run_dir, checkpoints_dir):
     """checkpoints/<name>/ from the run's best model, with test BLEU (beam search) in its model card."""
-    from zoo.checkpoints import round_weights_to_float16, save_checkpoint
+    from zoo.checkpoints import round_weights_to_float16
 
     source_tokenizer, target_tokenizer = learn_tokenizers(config, data_dir, run_dir)
     best = keras.saving.load_model(run_dir / "best.keras", compile=False)
     model = build_model(config, source_tokenizer, target_tokenizer)
     model.set_weights(best.get_weights())
     round_weights_to_float16(model)  # stored as float16 (half the bytes): measure what is stored
-    pairs = {split: read_pairs(data_dir, split, config) for split in ("val", "test_2016_flickr")}
     results, seconds = {}, {}
-    for split, (sources, references) in pairs.items():
+    for split in ("val", "test_2016_flickr"):
+        sources, references = read_pairs(data_dir, split, config)
         start = time.perf_counter()
         hypotheses = translate_file(model, sources, config.beam_size)
         seconds[split] = time.perf_counter() - start
         results[split] = corpus_bleu(hypotheses, references)
         print(f"{config.name} {split}: {results[split]} ({seconds[split]:.0f} s)")
-    # The fixed slice tests/test_shipped_models.py re-translates: translated here on its own, as the test
-    # does (not cut from the whole-split run above), so the recorded BLEU is the test's computation.
-    n = QUALITY_CHECK_SENTENCES
-    sources, references = (lines[:n] for lines in pairs["test_2016_flickr"])
-    quality_check = corpus_bleu(translate_file(model, sources, config.beam_size), references)
     with (run_dir / "history.csv").open() as f:
         history = list(csv.DictReader(f))
+    metadata = {"recipe": "multi30k_translation", "config": dataclasses.asdict(config), "bleu": results,
+                "beam_search_seconds": seconds, "history": history, "provenance": run_provenance(run_dir)}
     folder = Path(checkpoints_dir) / config.name
-    metadata = {
-        "recipe": "multi30k_translation",
-        "config": dataclasses.asdict(config),
-        "bleu": results,
-        "history": history,
-        "quality_check": {"split": "test_2016_flickr", "sentences": n, **quality_check},
-    }
-    card = model_card(config, model, results, seconds, history)
-    save_checkpoint(model, folder, card, metadata=metadata, weights_dtype="float16")
+    save_with_checks(model, folder, lambda metadata: model_card(config, model, metadata), metadata,
+                     evaluation_commands(config), data_dir, weights_dtype="float16")
     print(f"-> {folder}")
     return results
 
 
-def model_card(config, model, results, seconds, history):
-    """The card; `seconds`: how long beam search took on each split (not kept in metadata.json)."""
+def evaluation_commands(config):
+    """The card's checks: `zoo evaluate` on the first test pairs, on all of them, and on the validation pairs."""
+    def evaluate(split):
+        return (f"zoo evaluate {config.name} --src {data_path('multi30k', f'{split}.{config.source}')} "
+                f"--ref {data_path('multi30k', f'{split}.{config.target}')} --beam-size {config.beam_size}")
+
+    return [[f"{evaluate('test_2016_flickr')} --first {QUICK_CHECK_SENTENCES}"], [evaluate("test_2016_flickr")],
+            [evaluate("val")]]
+
+
+def model_card(config, model, metadata):
+    """The card of a packaged model, from what `package` puts in its metadata.json (the beam search's seconds
+    on each split: `beam_search_seconds`)."""
+    results = metadata["bleu"]
     return render_card(
-        "multi30k_translation", precision_of(model), config=config, source=LANGUAGES[config.source],
-        target=LANGUAGES[config.target],
+        "multi30k_translation", precision_of(model), metadata.get("provenance"), metadata.get("checks"), config=config,
+        source=LANGUAGES[config.source], target=LANGUAGES[config.target],
         cell_name=config.cell.upper(), source_vocabulary_size=model.source_vocabulary_size,
         target_vocabulary_size=model.target_vocabulary_size, parameters=model.count_params(),
-        test=results["test_2016_flickr"], val=results["val"], seconds=seconds, **training_summary(history),
+        test=results["test_2016_flickr"], val=results["val"], seconds=metadata["beam_search_seconds"],
+        **training_summary(metadata["history"]),
     )
 
 
