@@ -99,7 +99,7 @@ CONFIGS = {config.name: config for config in (
     # trained as it is: SGD at 30 on the mean loss per token, clipping at 0.25, the moving average of the weights
     # in place of averaged SGD; the rate halved once an epoch gains less than 1% perplexity (on the average).
     # Embeddings from U(-0.1, 0.1) (tied, they scale the logits too). bfloat16 where the CPU has it.
-    Config("wordlm-ptb-lstm", units=650, embedding_dim=650, tie_embeddings=True, dropout=0.3,
+    Config("wordlm-ptb-lstm", units=650, embedding_dim=650, tie_embeddings=True, dropout=0.25,
            embedding_dropout=0.4, output_dropout=0.4, word_dropout=0.1, variational_dropout=True, weight_dropout=0.5,
            optimizer="sgd", learning_rate=30.0, global_clipnorm=0.25, batch_size=20, sequence_length=35,
            max_epochs=45, patience=5, embedding_init_scale=0.1, plateau_min_delta=0.01, weight_average=0.9995),
