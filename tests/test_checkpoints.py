@@ -516,7 +516,7 @@ def test_every_preset_is_its_shipped_checkpoint_folder():
     assert {name: preset["task"] for name, preset in PRESETS.items()} == {
         "charlm-shakespeare-gru": "language_model", "charlm-shakespeare-lstm": "language_model",
         "charlm-shakespeare-rnn": "language_model", "wordlm-ptb-lstm": "language_model",
-        "nmt-multi30k-de-en": "translation", "nmt-multi30k-en-de": "translation",
+        "wordlm-ptb-small": "language_model", "nmt-multi30k-de-en": "translation", "nmt-multi30k-en-de": "translation",
         "pos-ewt-bilstm": "tagging", "sentiment-sst2-bilstm": "classification",
         "sentiment-sst-treelstm": "classification", "pixelrnn-mnist": "image_model",
     }

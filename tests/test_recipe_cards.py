@@ -35,8 +35,9 @@ def vocabulary_size(tokenizer_config):
     return len(tokenizer_config["config"]["vocabulary"]) + len(RESERVED)
 
 
-def test_the_ptb_card():
-    metadata, model_config, card = shipped("wordlm-ptb-lstm")
+@pytest.mark.parametrize("name", ["wordlm-ptb-lstm", "wordlm-ptb-small"])
+def test_the_ptb_card(name):
+    metadata, model_config, card = shipped(name)
     model = shipped_model_stand_in(metadata, vocabulary_size=model_config["vocabulary_size"])
     config = ptb_language_model.Config(**metadata["config"])
     assert ptb_language_model.model_card(config, model, metadata) == card

@@ -142,6 +142,17 @@ PRESETS = {
             "metadata.json": "14ea4d33e61d6a461c22a3268db5b9888834bd55f74980f1c73bac7addff193f",
             "model.weights.h5": "8d463ce73ee2df912defe7bcb91a51a4ed5c278f29e9f4f94997509c6feb86aa"
         }
+    },
+    "wordlm-ptb-small": {
+        "task": "language_model",
+        "hub": "hf://rnn-zoo/wordlm-ptb-small",
+        "files": {
+            "README.md": "210daa2d9fd59a5c2f01297cdc4158490fe4151a031776d0d911ff1015283d35",
+            "assets/layers/word_tokenizer/vocabulary.json": "29283cbf3067e0890ddcce7efbb1040938965158fb28dc553f31c0559cdca7c8",
+            "config.json": "2cd472c105cbdf5725999b6bccb741dadcde00bf5c9c670cc3ec5e7d9733d341",
+            "metadata.json": "e4c519e38ff4e90a06e4058d4dbed93da234a3fd607baa004d84b0689335c7d2",
+            "model.weights.h5": "724536ceed5f8695cd144b231d65ea6603dafc6ee1123a1ee707f3189e7cbead"
+        }
     }
 }
 # END PRESETS
