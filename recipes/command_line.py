@@ -37,7 +37,7 @@ def argument_parser(description, configs, default_model, default_minutes):
                         help="the datasets (default: $ZOO_DATA_DIR, then ../shared/data)")
     parser.add_argument("--run-dir", type=Path, default=None, help="default: runs/<model>")
     parser.add_argument("--max-minutes", type=float, default=default_minutes,
-                        help="stop before this much training time")
+                        help="stop before an epoch would end past this much training time (over the run's resumes)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the newest checkpoint in <run-dir>/checkpoint/ (same data order and "
                              "random state: the run ends as if never stopped)")

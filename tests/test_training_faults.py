@@ -188,6 +188,38 @@ def test_a_checkpoint_of_another_model_is_refused(tmp_path):
         TrainingCheckpoint(tmp_path, 12, 1).restore(other)
 
 
+def epochs_run_under_a_budget(budget, fake_clock, stop_after=None, folder=None):
+    """The epochs (3 fake minutes each) a run does under `budget` until it stops them, or until `stop_after`
+    with a checkpoint written into `folder`; a `folder` holding a checkpoint is resumed from."""
+    model, epoch = tiny_model(), 0
+    budget.set_model(model)
+    budget.on_train_begin()
+    if folder:
+        checkpoint = TrainingCheckpoint(folder, steps_per_epoch=10, every_steps=10)
+        checkpoint.set_model(model)
+        checkpoint.others = [budget]
+        epoch = checkpoint.restore(model)[0] if checkpoint.latest() else 0
+        checkpoint.on_train_begin()
+    while not model.stop_training and epoch != stop_after:
+        fake_clock[0] += 180
+        budget.on_epoch_end(epoch)
+        epoch += 1
+    if stop_after:
+        checkpoint.on_epoch_end(epoch - 1)
+    return epoch
+
+
+def test_a_resumed_run_stops_at_the_time_budget_of_an_uninterrupted_one(tmp_path, monkeypatch):
+    from zoo.training import TimeBudget
+
+    fake_clock = [0.0]
+    monkeypatch.setattr("zoo.training.time_budget.time.monotonic", lambda: fake_clock[0])
+    assert epochs_run_under_a_budget(TimeBudget(10), fake_clock) == 3  # 9 minutes; a 4th would end at 12
+    assert epochs_run_under_a_budget(TimeBudget(10), fake_clock, stop_after=2, folder=tmp_path) == 2
+    fake_clock[0] += 3600  # the time between the stop and the resume is not training
+    assert epochs_run_under_a_budget(TimeBudget(10), fake_clock, folder=tmp_path) == 3
+
+
 # --- clipping -------------------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ import dataclasses
 class TrainingOptions:
     """How a recipe trains, apart from its model config (a recipe's command-line flags)."""
 
-    max_minutes: float = 60.0  # stop before the epoch that would end past this much time in this process
+    max_minutes: float = 60.0  # stop before the epoch that would end past this much training (over resumes)
     resume: bool = False  # continue from the newest checkpoint of the run folder
     checkpoint_every: int = 500  # steps between checkpoints (and one at every epoch end)
     global_clipnorm: float | None = None  # clip the gradients to this global norm (None: as the recipe's config)

@@ -10,12 +10,14 @@ from zoo.checkpoints import CheckpointError, sha256
 from zoo.training.best_model import BestModel
 from zoo.training.files import write_atomically
 from zoo.training.state import state_variables
+from zoo.training.time_budget import TimeBudget
 
 # The counters of the callbacks `fit` uses that must survive a resume (Keras resets them in on_train_begin).
 RESUMED_ATTRIBUTES = {
     keras.callbacks.EarlyStopping: ("wait", "best", "best_epoch"),
     keras.callbacks.ReduceLROnPlateau: ("wait", "best", "cooldown_counter"),
     BestModel: ("best",),
+    TimeBudget: ("spent_seconds",),
 }
 
 
