@@ -69,14 +69,10 @@ MATRIX_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16")
 
 def cpu_description():
     """(model name, {flag: present} for MATRIX_FLAGS) from /proc/cpuinfo ("unknown", {} elsewhere)."""
-    fields = {}
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                fields.setdefault(key.strip(), value.strip())
-    flags = set(fields.get("flags", "").split())
-    return fields.get("model name", "unknown"), {flag: flag in flags for flag in MATRIX_FLAGS} if flags else {}
+    from zoo.training.precision import cpuinfo_field  # here: benchlib is imported before TensorFlow
+
+    flags = set((cpuinfo_field("flags") or "").split())
+    return cpuinfo_field("model name") or "unknown", {flag: flag in flags for flag in MATRIX_FLAGS} if flags else {}
 
 
 def header_lines(title, threads, versions):
