@@ -2,7 +2,10 @@
 
 import subprocess
 
-from zoo.training.provenance import code_version, cpu_name, provenance_text, record_start, run_provenance
+import pytest
+
+from zoo.training.provenance import (code_version, cpu_name, provenance_text, record_start, record_stop,
+                                     run_provenance)
 
 COMMAND = ["zoo", "train", "mnist_pixelrnn", "--model", "pixelrnn-mnist"]
 
@@ -30,6 +33,22 @@ def test_one_run_resumed_is_one_run(tmp_path):
     assert provenance_text(starts) == (
         f"## How it was made\n\nOne run of `{' '.join(COMMAND)}` (float32) at commit `{commit[:12]}`, on "
         f"{cpu_name()}, stopped and resumed with `--resume` 1 time(s).\n")
+
+
+def test_a_start_stopped_from_outside_is_on_the_card(tmp_path):
+    repo, _ = git_checkout(tmp_path / "repo")
+    run_dir = tmp_path / "run"
+    with pytest.raises(ValueError, match="no recorded start"):
+        record_stop(run_dir, "by hand.")
+    record_start(run_dir, COMMAND, "float32", repo)
+    record_start(run_dir, [*COMMAND, "--resume"], "float32", repo)
+    record_stop(run_dir, "at the budget of 480 minutes over its resumes.")
+    starts = run_provenance(run_dir)
+    text = provenance_text(starts)
+    assert text.startswith("## How it was made\n\nOne run of ") and "resumed with `--resume` 1 time(s).\n" in text
+    assert text.endswith(f"\nIts start of {starts[1]['started_utc']} was stopped from outside: at the budget of "
+                         f"480 minutes over its resumes.\n")
+    assert text.count("stopped from outside") == 1
 
 
 def test_a_run_changed_halfway_says_so(tmp_path):

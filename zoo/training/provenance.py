@@ -2,7 +2,8 @@
 `--resume`), kept in the run folder (provenance.json) and stated on the model card.
 
 A run whose starts differ in anything but `--resume` (another commit, other flags, uncommitted changes) was
-changed halfway: `provenance_text` says so and lists each start.
+changed halfway: `provenance_text` says so and lists each start. A start stopped from outside rather than by
+the run's own rules (budget, early stopping, last epoch) is marked so (`record_stop`), and the card says why.
 """
 
 import datetime
@@ -43,6 +44,15 @@ def record_start(run_dir, command, precision, repo):
     (Path(run_dir) / RECORD).write_text(json.dumps(starts, indent=1) + "\n", encoding="utf-8")
 
 
+def record_stop(run_dir, why):
+    """Marks the run's newest start as stopped from outside, for the reason `why` (a sentence)."""
+    starts = run_provenance(run_dir)
+    if not starts:
+        raise ValueError(f"{run_dir} has no recorded start to mark as stopped")
+    starts[-1]["stopped"] = why
+    (Path(run_dir) / RECORD).write_text(json.dumps(starts, indent=1) + "\n", encoding="utf-8")
+
+
 def run_provenance(run_dir):
     """The starts recorded in a run folder, oldest first ([] for a run from before they were recorded)."""
     path = Path(run_dir) / RECORD
@@ -59,12 +69,18 @@ def provenance_text(starts):
         resumed = f", stopped and resumed with `--resume` {len(starts) - 1} time(s)" if len(starts) > 1 else ""
         cpus = " and ".join(dict.fromkeys(s["cpu"] for s in starts))
         return (f"## How it was made\n\nOne run of `{first['command']}` ({first['precision']}) at commit "
-                f"{_version(first)}, on {cpus}{resumed}.\n")
+                f"{_version(first)}, on {cpus}{resumed}.\n{_stops(starts)}")
     lines = "\n".join(f"| {s['started_utc']} | `{s['command']}` | {_version(s)} | {s['precision']} | "
                       f"{s['cpu']} |" for s in starts)
     return ("## How it was made\n\nThis run was changed halfway: its starts differ in command, code or precision, "
             "so it is not what any one of these commands makes from scratch.\n\n"
-            f"| started (UTC) | command | commit | precision | CPU |\n|---|---|---|---|---|\n{lines}\n")
+            f"| started (UTC) | command | commit | precision | CPU |\n|---|---|---|---|---|\n{lines}\n{_stops(starts)}")
+
+
+def _stops(starts):
+    """The starts stopped from outside, a sentence each ("" where none was)."""
+    return "".join(f"\nIts start of {s['started_utc']} was stopped from outside: {s['stopped']}\n"
+                   for s in starts if s.get("stopped"))
 
 
 def _without_resume(command):
