@@ -40,8 +40,7 @@ def record_start(run_dir, command, precision, repo):
     starts = run_provenance(run_dir)
     starts.append({"command": shlex.join(command), "precision": precision, **code_version(repo), "cpu": cpu_name(),
                    "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
-    Path(run_dir).mkdir(parents=True, exist_ok=True)
-    (Path(run_dir) / RECORD).write_text(json.dumps(starts, indent=1) + "\n", encoding="utf-8")
+    _write(run_dir, starts)
 
 
 def record_stop(run_dir, why):
@@ -50,6 +49,11 @@ def record_stop(run_dir, why):
     if not starts:
         raise ValueError(f"{run_dir} has no recorded start to mark as stopped")
     starts[-1]["stopped"] = why
+    _write(run_dir, starts)
+
+
+def _write(run_dir, starts):
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
     (Path(run_dir) / RECORD).write_text(json.dumps(starts, indent=1) + "\n", encoding="utf-8")
 
 
