@@ -52,7 +52,7 @@ def test_trains_resumes_packages_and_the_card_matches_zoo_evaluate(data_dir, tmp
     assert f"| {test['nats']:.2f} | {test['bits_per_dim']:.4f} | 40 | 0 |" in card
     assert "zoo train mnist_pixelrnn --model pixelrnn-mnist-tiny" in card and "## Precision" in card
     made = f"One run of `zoo train mnist_pixelrnn {' '.join(map(str, flags))}` (float32) at commit `"
-    assert made in card and "resumed with `--resume` 1 time(s)" in card  # the resume's command counts as the same
+    assert made in card and "and resumed with `--resume` at " in card  # the resume's command counts as the same
     checks = card_checks(card)  # run on the packaged folder: 40 test images, all of them and the first 500
     assert checks == metadata["checks"] and [c["prints"][0] for c in checks] == [f"nats/image {test['nats']:.2f}"] * 2
     code, out, _ = run(capsys, "train", "mnist_pixelrnn", "--compare", tmp_path / "table.md", "--data-dir", data_dir,

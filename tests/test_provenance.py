@@ -32,7 +32,7 @@ def test_one_run_resumed_is_one_run(tmp_path):
     assert starts[0]["commit"] == commit and starts[0]["changed"] == []
     assert provenance_text(starts) == (
         f"## How it was made\n\nOne run of `{' '.join(COMMAND)}` (float32) at commit `{commit[:12]}`, on "
-        f"{cpu_name()}, stopped and resumed with `--resume` 1 time(s).\n")
+        f"{cpu_name()}, started {starts[0]['started_utc']} and resumed with `--resume` at {starts[1]['started_utc']}.\n")
 
 
 def test_a_start_stopped_from_outside_is_on_the_card(tmp_path):
@@ -45,7 +45,7 @@ def test_a_start_stopped_from_outside_is_on_the_card(tmp_path):
     record_stop(run_dir, "at the budget of 480 minutes over its resumes.")
     starts = run_provenance(run_dir)
     text = provenance_text(starts)
-    assert text.startswith("## How it was made\n\nOne run of ") and "resumed with `--resume` 1 time(s).\n" in text
+    assert text.startswith("## How it was made\n\nOne run of ") and f"resumed with `--resume` at {starts[1]['started_utc']}.\n" in text
     assert text.endswith(f"\nIts start of {starts[1]['started_utc']} was stopped from outside: at the budget of "
                          f"480 minutes over its resumes.\n")
     assert text.count("stopped from outside") == 1

@@ -136,11 +136,11 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/wordlm-ptb-lstm",
         "files": {
-            "README.md": "262857df1ea5d273b30ef5a175995e959f556b6ede4c58bcabf0c9cbdf87bac3",
+            "README.md": "327da8fbf25a5755826d0bc576d5437237b4e82d21bb9987bbac5806b268d20f",
             "assets/layers/word_tokenizer/vocabulary.json": "29283cbf3067e0890ddcce7efbb1040938965158fb28dc553f31c0559cdca7c8",
-            "config.json": "3373d9125c4af14ee8534fe3a7baf250abaad245b89c5074a030bffee4f0d8c4",
-            "metadata.json": "14ea4d33e61d6a461c22a3268db5b9888834bd55f74980f1c73bac7addff193f",
-            "model.weights.h5": "8d463ce73ee2df912defe7bcb91a51a4ed5c278f29e9f4f94997509c6feb86aa"
+            "config.json": "0910bd706a4d9052fdf196f201c7ab281225a792fe21c78a778eb6fcb3a90a08",
+            "metadata.json": "455d709e12fbdfc8644c3fdc52463cd643b805389638abd05ea89b9ffc239a20",
+            "model.weights.h5": "fc4f0bc01bc72813c04e9282b4ee49e386071f031e064e78e70cecd6fd1e8904"
         }
     },
     "wordlm-ptb-small": {

@@ -70,7 +70,8 @@ def provenance_text(starts):
     same = {(_without_resume(s["command"]), s["commit"], tuple(s["changed"]), s["precision"]) for s in starts}
     first = starts[0]
     if len(same) == 1:
-        resumed = f", stopped and resumed with `--resume` {len(starts) - 1} time(s)" if len(starts) > 1 else ""
+        resumes = " and ".join(s["started_utc"] for s in starts[1:])
+        resumed = f", started {first['started_utc']} and resumed with `--resume` at {resumes}" if resumes else ""
         cpus = " and ".join(dict.fromkeys(s["cpu"] for s in starts))
         return (f"## How it was made\n\nOne run of `{first['command']}` ({first['precision']}) at commit "
                 f"{_version(first)}, on {cpus}{resumed}.\n{_stops(starts)}")
