@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import run, run_error, saved_checkpoint
+from helpers import fit_steps, run, run_error, saved_checkpoint
 from zoo.models import RecurrentLanguageModel
 from zoo.presets import PRESETS
 from zoo.text import CharTokenizer
@@ -24,7 +24,7 @@ def checkpoint(tmp_path_factory):
                                    tokenizer=tokenizer, seed=3)
     model.compile(optimizer=keras.optimizers.Adam(0.02), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ids = tokenizer(tf.constant([TEXT]))
-    model.fit(ids[:, :-1], ids[:, 1:], epochs=60, verbose=0)
+    fit_steps(model, ids[:, :-1], ids[:, 1:], epochs=60)
     return saved_checkpoint(model, tmp_path_factory, "tiny-charlm")
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import run, run_error, saved_checkpoint
+from helpers import fit_steps, run, run_error, saved_checkpoint
 from recipes import ptb_language_model as recipe
 from zoo.training import TrainingOptions
 from zoo.evaluation import language_model_loss, running_text_ids
@@ -221,7 +221,7 @@ def word_checkpoint(tmp_path_factory):
     model.compile(optimizer=keras.optimizers.Adam(0.03),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ids, _ = running_text_ids(model.tokenizer, TEXT)
-    model.fit(ids[None, :-1], ids[None, 1:], epochs=100, verbose=0)
+    fit_steps(model, ids[None, :-1], ids[None, 1:], epochs=100)
     return saved_checkpoint(model, tmp_path_factory, "tiny-wordlm")
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import zoo
-from helpers import run, run_error, run_fresh_python, saved_checkpoint
+from helpers import fit_steps, run, run_error, run_fresh_python, saved_checkpoint
 from zoo.layers.sequence_pooling import POOLING_MODES
 from zoo.models import ClassifierEnsemble, RecurrentLanguageModel, SequenceClassifier
 from zoo.models.sequence_classifier import initialise_from_language_models
@@ -37,7 +37,7 @@ def trained(tokenizer):
     model = tiny(tokenizer, units=16)
     model.compile(optimizer=keras.optimizers.Adam(0.02), metrics=["accuracy"],
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    model.fit(tf.constant(TEXTS), LABELS, batch_size=4, epochs=30, shuffle=True, verbose=0)
+    fit_steps(model, tf.constant(TEXTS), LABELS, batch_size=4, epochs=30, shuffle=True)
     return model
 
 

@@ -36,7 +36,7 @@ class Plan:
 
 
 QUICK_PLAN = Plan(
-    adding_gaps=(5,), copy_gaps=(5,), counting_n=3, flow_gap=10, ablation_gap=10, units=8,
+    adding_gaps=(10,), copy_gaps=(5,), counting_n=3, flow_gap=10, ablation_gap=10, units=8,
     counting_units=8, batch_size=16, steps_per_round=5, validation_size=32, flow_examples=8, max_steps=10,
     skip_after_failure=False,
 )
