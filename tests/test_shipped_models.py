@@ -23,6 +23,10 @@ def metadata(name):
     return json.loads((checkpoint_folder(name) / "metadata.json").read_text())
 
 
+# The char LMs packaged before cards had a Checks section (tests/test_card_checks.py reruns those sections).
+SLICE_CHECKED = [name for name in SHIPPED if "quality_check" in metadata(name)]
+
+
 @pytest.mark.parametrize("name", SHIPPED)
 def test_listed_and_verified(name):
     assert name in zoo.list_models()
@@ -30,7 +34,7 @@ def test_listed_and_verified(name):
 
 
 @pytest.mark.skipif(not (DATA_DIR / "tinyshakespeare").exists(), reason="needs the shared data")
-@pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.parametrize("name", SLICE_CHECKED)
 def test_quality_on_a_fixed_slice_matches_the_card(name):
     check = metadata(name)["quality_check"]
     start, count = check["characters"]

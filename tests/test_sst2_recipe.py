@@ -79,7 +79,7 @@ def test_a_tiny_run_trains_packages_and_its_card_matches_zoo_evaluate(data_dir, 
     folder = tmp_path / "checkpoints" / "sentiment-sst2-tiny"
     metadata = json.loads((folder / "metadata.json").read_text())
     assert metadata["precision"] == precision
-    assert PRECISION_SECTIONS[precision] in (folder / "README.md").read_text()
+    assert PRECISION_SECTIONS[precision, precision] in (folder / "README.md").read_text()
     code, out, _ = run(capsys, "evaluate", folder, "--tsv", data_dir / "sst2" / "dev.tsv")
     dev = metadata["dev"]
     assert code == 0 and f"accuracy {dev['accuracy']:.2%} ({dev['correct']} of 12)" in out

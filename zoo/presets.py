@@ -41,11 +41,11 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/charlm-shakespeare-lstm",
         "files": {
-            "README.md": "86c98264685ebf3689d9eb471618f9c8327486a396510729c814e80c005aefd7",
+            "README.md": "68cd5a16ddbbada8ea6813f64c508ef7074f3035a6f73a21aff5cb752c014cc4",
             "assets/layers/char_tokenizer/vocabulary.json": "65df4ff212da4aee6838ccbd3a1e706d7883e3c96bd5928e9287e550d5cf1e25",
-            "config.json": "d957a15acdffd3a3066f181247b9fac8bef2f047b72b2c30c27e224511353680",
-            "metadata.json": "83cceb22fa83fa6e84c186745996b34f12b4fd46bcf5cb992f0767cd5fa68c08",
-            "model.weights.h5": "5266626177ca85ea4a575c2990cd640d58a100a845bb7a040832a7219626021d"
+            "config.json": "966e9330e3e86e07d6a4eb1663acf88ff82fe964abe2e7a19633d3684a1e6096",
+            "metadata.json": "bbcc279efafb0748976cb3943308036dbb96d27e3fa049c79b9676e335f8fa94",
+            "model.weights.h5": "722ff3ee0a1310aecd3de3a5b15bb9f3da32c9c132441c85a7d352e767d456ad"
         }
     },
     "charlm-shakespeare-rnn": {
