@@ -30,11 +30,11 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/charlm-shakespeare-gru",
         "files": {
-            "README.md": "82c21c7bb5f0ecfc996619c2a6374750740c885edc44663263aa18207ac022c8",
+            "README.md": "58b175c9a1e868c392f218841511a9c65bad8adacba8b851de9bc296e13dcb6b",
             "assets/layers/char_tokenizer/vocabulary.json": "65df4ff212da4aee6838ccbd3a1e706d7883e3c96bd5928e9287e550d5cf1e25",
-            "config.json": "9c854584d5b498b17328534b7a604904c51510d83756286bab8fffad93ba848e",
-            "metadata.json": "666e289c2e6cd068d7581383473d1e45208483407febc66c0a71ac9e65c535b1",
-            "model.weights.h5": "a77824318e9b076f8d2d13da98b4e488d3d60f1ebe7745f3aa1e501dcd3226d5"
+            "config.json": "069cd4d3029be03e7f9b175af703d8fb2cf640a89841f1116b6f67c0fec6d356",
+            "metadata.json": "e380374c6006c243a0def2b266ec6fbfd43ba3214fcdee5255e4155539526536",
+            "model.weights.h5": "638625a06ee071d63cc455ca15c4f58b7d56400b5b215e3b173f4d97e2f2ec31"
         }
     },
     "charlm-shakespeare-lstm": {
