@@ -78,7 +78,8 @@ def run_recipe(args, configs, train, package):
     recorded with its command and code version (`zoo.training.provenance`) for the model card."""
     config = configs[args.model]
     run_dir = run_dir_of(args, config)
-    if args.package:  # evaluated in float32, whatever precision trained it (run_precision goes on the card)
+    if args.package:  # under the float32 policy: a model rebuilt ships in float32, one loaded from best.keras
+        # keeps the policy it trained in; the card names both (recipes.card.PRECISION_SECTIONS)
         return package(config, args.data_dir, run_dir, args.checkpoints_dir)
     precision, fallback = training_precision(args.precision)
     if fallback:

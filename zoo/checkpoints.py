@@ -172,7 +172,7 @@ def save_checkpoint(model, folder, card_text, metadata=None, weights_dtype="floa
                 "date_saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "parameters": int(model.count_params()),
                 "weights_dtype": weights_dtype,
-                "precision": precision_of(model),  # the dtype policy it was trained and runs under
+                "precision": precision_of(model),  # the dtype policy it runs under (it trained in its provenance's)
                 **(metadata or {}),
             },
             indent=2,
