@@ -248,6 +248,8 @@ def plot_learning_curves(output):
         plotted.append(config.name)
     if not plotted:
         raise FileNotFoundError("no shipped charlm-shakespeare-* checkpoint: train and --package first")
+    lowest = min(min(line.get_ydata()) for line in by_step.get_lines())
+    by_step.set_ylim(lowest - 0.05, lowest + 0.6)  # the first epochs run off the top: the cells differ below
     by_step.set(xlabel="training step (64 x 128 characters)", ylabel="validation loss (nats/char)",
                 title="Tiny Shakespeare, validation loss (256-char windows)")
     by_time.set(xlabel="minutes of training on 2 CPU cores", title="... against wall time")

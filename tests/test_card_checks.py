@@ -13,7 +13,7 @@ DATA_DIR = default_data_dir()
 CARDS = {name: (checkpoint_folder(name) / "README.md").read_text(encoding="utf-8") for name in sorted(PRESETS)}
 CHECKS = [(name, check) for name, card in CARDS.items() for check in card_checks(card)]
 # the cards packaged with a Checks section (the others predate it)
-WITH_CHECKS = ["charlm-shakespeare-gru", "charlm-shakespeare-lstm", "pixelrnn-mnist", "wordlm-ptb-lstm", "wordlm-ptb-small"]
+WITH_CHECKS = ["charlm-shakespeare-gru", "charlm-shakespeare-lstm", "charlm-shakespeare-rnn", "pixelrnn-mnist", "wordlm-ptb-lstm", "wordlm-ptb-small"]
 
 
 def assert_prints_what_the_card_says(check, tmp_path):

@@ -52,11 +52,11 @@ PRESETS = {
         "task": "language_model",
         "hub": "hf://rnn-zoo/charlm-shakespeare-rnn",
         "files": {
-            "README.md": "1102140c0f2159b2549ecf728c9f41998241342eead04fab2c0bd6ca0bfbac02",
+            "README.md": "33253796a452ad4d7e5925a84018864442ddf196a223e9e933278b72ef03a2fe",
             "assets/layers/char_tokenizer/vocabulary.json": "65df4ff212da4aee6838ccbd3a1e706d7883e3c96bd5928e9287e550d5cf1e25",
-            "config.json": "059dfaa52d73d31432c1023172f6caf294cea7702bb9959e01a1e5ceef19f5fb",
-            "metadata.json": "d1bb50d496262f4b6b04290ca039a2b16336037ac1a55637f855f1c9fca3a7d8",
-            "model.weights.h5": "62ab65436813be02cc48870097113d2870ee397a803edfb46d29e9173601d581"
+            "config.json": "13396202a63db5d57dbab529c11996b0ee93227552cb4faa99d58d2a55cac5ca",
+            "metadata.json": "f43f11559580f913f2d22fa90d5d54411985a807900688a40d80f9d2de2eacdc",
+            "model.weights.h5": "1d8284996b5df6eeabba9f059d8903bff9c93fcd2e760dec2a06b07b9f93fa67"
         }
     },
     "nmt-multi30k-de-en": {
