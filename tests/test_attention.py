@@ -116,6 +116,7 @@ def test_decoder_gradient_matches_finite_differences():
     targets = tf.constant(RNG.normal(size=(3, 3, 2)).astype("float32"))
     memory, h0 = tf.constant(MEMORY), tf.constant(RNG.normal(size=(3, 4)).astype("float32"))
 
+    @tf.function  # traced once: the differences call it many times
     def loss(targets, memory, h0):
         outputs, contexts, _, final = decoder(targets, memory, [h0], memory_mask=MASK)
         return tf.reduce_sum(outputs**2) + tf.reduce_sum(tf.sin(contexts)) + tf.reduce_sum(final[0])

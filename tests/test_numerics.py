@@ -299,6 +299,7 @@ def test_fused_backward_matches_finite_differences(name, recurrent_dropout):
     zx, weights = zx[:3], weights  # 3 steps keep the numeric Jacobian small
     dropped = recurrent_dropout_mask(cell, tf.float64) if recurrent_dropout else None
 
+    @tf.function  # traced once: the differences call it many times
     def loss(zx, h0, *weights):
         return loop_loss(cell, zx, [h0, *states[1:]], list(weights), None, True, dropped)
 

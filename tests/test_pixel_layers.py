@@ -169,6 +169,7 @@ def test_fused_backward_over_lines_matches_finite_differences_and_autodiff(offse
     h0, c0 = (tf.constant(rng.normal(scale=0.5, size=(2, COLUMNS, UNITS)), tf.float64) for _ in range(2))
     kernel = tf.constant(rng.normal(scale=0.5, size=cell.recurrent_kernel.shape), tf.float64)
 
+    @tf.function  # traced once: the differences call it many times
     def loss(zx, h0, kernel, fused=True):
         if fused:
             outputs, final = recurrence.run_recurrence(cell, zx, [h0, c0], None, [kernel], True, jit_compile=False)
